@@ -1,0 +1,82 @@
+import COpenBLAS
+
+// PaddleClas's Attention: qk = x·Wqk split as (2, heads, head_dim), v = x·Wv split as
+// (heads, head_dim); per head softmax(q·kᵀ·head_dim^-½)·v, heads concatenated.
+
+/// Outer attention over the tokens of each image, one head at a time through sgemm.
+/// - out:    (images·tokens, dim)
+/// - qk:     (images·tokens, 2·dim)
+/// - v:      (images·tokens, dim)
+/// - scores: (tokens, tokens) scratch
+func outerAttention(
+    _ out: UnsafeMutablePointer<Float>, qk: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    scores: UnsafeMutablePointer<Float>, images: Int, tokens: Int, dim: Int, heads: Int
+) {
+    let headDim = dim / heads
+    let scale = 1 / Float(headDim).squareRoot()
+    let n = Int32(tokens), hd = Int32(headDim)
+    for image in 0..<images {
+        let qkImage = qk + image * tokens * 2 * dim
+        let vImage = v + image * tokens * dim
+        let outImage = out + image * tokens * dim
+        for h in 0..<heads {
+            let q = qkImage + h * headDim, k = qkImage + dim + h * headDim
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd,
+                        scale, q, Int32(2 * dim), k, Int32(2 * dim), 0, scores, n)
+            softmaxRows(scores, rows: tokens, cols: tokens)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n,
+                        1, scores, n, vImage + h * headDim, Int32(dim), 0, outImage + h * headDim, Int32(dim))
+        }
+    }
+}
+
+/// Inner attention among the 16 pixel tokens of each patch, vectorised across the 16
+/// queries: every SIMD lane is one query token, so the softmax needs no horizontal sums.
+/// - out: (patches·16, dim)
+/// - qk:  (patches·16, 2·dim)
+/// - v:   (patches·16, dim)
+func innerAttention(
+    _ out: UnsafeMutablePointer<Float>, qk: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    scratch: UnsafeMutablePointer<Float>, patches: Int, dim: Int, heads: Int
+) {
+    let headDim = dim / heads
+    let scale = 1 / Float(headDim).squareRoot()
+    // scratch holds qT (headDim vectors: feature d of all 16 queries) then e (16 score vectors).
+    let qT = UnsafeMutableRawPointer(scratch).bindMemory(to: F16.self, capacity: headDim + 16)
+    let e = qT + headDim
+    for patch in 0..<patches {
+        let qkPatch = qk + patch * 16 * 2 * dim
+        let vPatch = v + patch * 16 * dim
+        let outPatch = out + patch * 16 * dim
+        for h in 0..<heads {
+            let q = qkPatch + h * headDim, k = qkPatch + dim + h * headDim, vh = vPatch + h * headDim
+            for d in 0..<headDim {
+                var column = F16()
+                for i in 0..<16 { column[i] = q[i * 2 * dim + d] }
+                qT[d] = column * scale
+            }
+            // Scores of every query against key j, then the softmax across j, lane by lane.
+            var maxima = F16(repeating: -.infinity)
+            for j in 0..<16 {
+                let key = k + j * 2 * dim
+                var s = F16()
+                for d in 0..<headDim { s = s.addingProduct(qT[d], key[d]) }
+                e[j] = s
+                maxima = pointwiseMax(maxima, s)
+            }
+            var sum = F16()
+            for j in 0..<16 {
+                let x = exp16(e[j] - maxima)
+                e[j] = x
+                sum += x
+            }
+            let inverse = 1 / sum
+            for d in 0..<headDim {
+                var o = F16()
+                for j in 0..<16 { o = o.addingProduct(e[j], vh[j * dim + d]) }
+                o *= inverse
+                for i in 0..<16 { outPatch[i * dim + h * headDim + d] = o[i] }
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import COpenBLAS
+
+// One function per operation, llama2.c style: pointers in, pointers out, shapes in comments.
+// Rows are contiguous; nothing here allocates.
+
+/// out (rows, outDim) = inp (rows, inDim) · weight (inDim, outDim) + bias, or, with
+/// `accumulate`, out += the same (a residual connection). Paddle's Linear layout is [in, out].
+func linear(
+    _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Param, _ bias: Param?,
+    rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false
+) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(outDim), Int32(inDim),
+                1, inp, Int32(inDim), weight, Int32(outDim), accumulate ? 1 : 0, out, Int32(outDim))
+    if let bias { addBias(out, bias, rows: rows, dim: outDim) }
+}
+
+/// x (rows, dim) += bias (dim) on every row.
+func addBias(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim: Int) {
+    for r in 0..<rows {
+        let row = x + r * dim
+        var i = 0
+        while i + 16 <= dim {
+            store16(load16(row + i) + load16(bias + i), row + i)
+            i += 16
+        }
+        while i < dim {
+            row[i] += bias[i]
+            i += 1
+        }
+    }
+}
+
+/// out (rows, dim) = LayerNorm(inp) with epsilon 1e-5 and biased variance, as Paddle.
+/// With `accumulate`, out += LayerNorm(inp). `out` may be `inp` when not accumulating.
+func layerNorm(
+    _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ norm: NormWeights,
+    rows: Int, dim: Int, accumulate: Bool = false
+) {
+    let w = norm.weight, b = norm.bias
+    let vectorEnd = dim & ~15
+    for r in 0..<rows {
+        let x = inp + r * dim, y = out + r * dim
+        var sum = F16(), i = 0
+        while i < vectorEnd { sum += load16(x + i); i += 16 }
+        var total = sum.sum()
+        while i < dim { total += x[i]; i += 1 }
+        let mean = total / Float(dim)
+
+        var squares = F16()
+        let m = F16(repeating: mean)
+        i = 0
+        while i < vectorEnd { let d = load16(x + i) - m; squares = squares.addingProduct(d, d); i += 16 }
+        var variance = squares.sum()
+        while i < dim { let d = x[i] - mean; variance += d * d; i += 1 }
+        let invStd = 1 / (variance / Float(dim) + 1e-5).squareRoot()
+
+        let s = F16(repeating: invStd)
+        i = 0
+        while i < vectorEnd {
+            let normalized = (load16(x + i) - m) * s * load16(w + i) + load16(b + i)
+            store16(accumulate ? load16(y + i) + normalized : normalized, y + i)
+            i += 16
+        }
+        while i < dim {
+            let normalized = (x[i] - mean) * invStd * w[i] + b[i]
+            y[i] = accumulate ? y[i] + normalized : normalized
+            i += 1
+        }
+    }
+}
+
+/// x = GELU(x) in place, the exact form 0.5·x·(1 + erf(x/√2)) of Paddle's default.
+func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    map16(x, count) { v in
+        let half = v * 0.5
+        return half.addingProduct(half, erf16(v * 0.707_106_781_186_547_6))
+    }
+}
+
+/// Each row of x (rows, cols) becomes softmax(row), in place.
+func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    let vectorEnd = cols & ~15, tail = cols - vectorEnd
+    for r in 0..<rows {
+        let row = x + r * cols
+        var maxima = F16(repeating: -.infinity), i = 0
+        while i < vectorEnd { maxima = pointwiseMax(maxima, load16(row + i)); i += 16 }
+        var rowMax = horizontalMax(maxima)
+        while i < cols { rowMax = max(rowMax, row[i]); i += 1 }
+
+        let m = F16(repeating: rowMax)
+        var sums = F16()
+        i = 0
+        while i < vectorEnd {
+            let e = exp16(load16(row + i) - m)
+            store16(e, row + i)
+            sums += e
+            i += 16
+        }
+        var total = sums.sum()
+        if tail > 0 {
+            let e = exp16(loadPartial16(row + i, tail, fill: -.infinity) - m)
+            storePartial16(e, row + i, tail)
+            for lane in 0..<tail { total += e[lane] }
+        }
+        let inverse = F16(repeating: 1 / total)
+        i = 0
+        while i < vectorEnd { store16(load16(row + i) * inverse, row + i); i += 16 }
+        while i < cols { row[i] *= inverse[0]; i += 1 }
+    }
+}

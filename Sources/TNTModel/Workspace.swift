@@ -1,0 +1,47 @@
+/// Every scratch buffer one forward pass needs, allocated once for a maximum batch.
+/// A workspace belongs to one thread at a time; the forward pass allocates nothing.
+public final class Workspace: @unchecked Sendable {
+    public let maxBatch: Int
+    /// Bytes held by all buffers.
+    public let byteCount: Int
+    let pixels: UnsafeMutablePointer<Float>   // (B·patches·16, in_dim): pixel tokens
+    let tokens: UnsafeMutablePointer<Float>   // (B·tokens, embed_dim): patch tokens, class token first
+    let normed: UnsafeMutablePointer<Float>   // LayerNorm output, inner or outer
+    let qk: UnsafeMutablePointer<Float>       // (rows, 2·dim)
+    let v: UnsafeMutablePointer<Float>        // (rows, dim)
+    let attended: UnsafeMutablePointer<Float> // (rows, dim): attention output, also pixel→patch projection
+    let hidden: UnsafeMutablePointer<Float>   // (rows, mlp hidden)
+    let columns: UnsafeMutablePointer<Float>  // (B·patches·16, in_chans·49): stem im2col
+    let scores: UnsafeMutablePointer<Float>   // (tokens, tokens), also inner attention scratch
+    let features: UnsafeMutablePointer<Float> // (B, embed_dim)
+    private let storage: UnsafeMutableRawPointer
+
+    public init(config c: TNTConfig, maxBatch: Int) {
+        precondition(maxBatch > 0, "maxBatch must be positive")
+        self.maxBatch = maxBatch
+        // Inner rows (patches·16) carry in_dim each: patches·embed_dim floats, as outer rows do.
+        let rowsDim = maxBatch * c.numTokens * c.embedDim
+        let hiddenSize = maxBatch * max(c.numTokens * c.mlpHidden, c.numPatches * c.numPixel * c.innerMlpHidden)
+        let sizes = [
+            rowsDim, rowsDim, rowsDim, 2 * rowsDim, rowsDim, rowsDim, hiddenSize,
+            maxBatch * c.numPatches * c.numPixel * c.inChans * 49,
+            max(c.numTokens * c.numTokens, (c.innerHeadDim + 16) * 16),
+            maxBatch * c.embedDim,
+        ]
+        // Each buffer starts on its own 64-byte line.
+        let padded = sizes.map { ($0 + 15) & ~15 }
+        byteCount = padded.reduce(0, +) * 4
+        storage = .allocate(byteCount: byteCount, alignment: 64)
+        storage.initializeMemory(as: Float.self, repeating: 0, count: byteCount / 4)
+        var next = storage.assumingMemoryBound(to: Float.self)
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        for size in padded {
+            buffers.append(next)
+            next += size
+        }
+        (pixels, tokens, normed, qk, v, attended, hidden, columns, scores, features) =
+            (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6], buffers[7], buffers[8], buffers[9])
+    }
+
+    deinit { storage.deallocate() }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+
+@main
+struct TNTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tnt",
+        abstract: "TNTServe's command line: run and measure TNT image classifiers.",
+        subcommands: [ForwardCommand.self, BenchCommand.self]
+    )
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks that print figures beside a reference measured in the same run.",
+        subcommands: [BenchModelCommand.self]
+    )
+}
+
+/// Parses "1,8" into [1, 8].
+func parseList(_ text: String, name: String) throws -> [Int] {
+    let values = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ $0 > 0 }), values.count == text.split(separator: ",").count else {
+        throw ValidationError("--\(name) takes positive integers separated by commas, got '\(text)'")
+    }
+    return values
+}
