@@ -3,10 +3,14 @@ import PackageDescription
 
 // The forward-pass kernels are written with Swift SIMD types; without a target CPU the
 // compiler emits baseline SSE2 only. x86-64-v3 (AVX2 + FMA) is every server CPU since 2013.
+// Debug builds optimise the kernels too, so tests run full-size models in seconds.
 #if arch(x86_64)
-let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"]),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
 #else
-let kernelFlags: [SwiftSetting] = []
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
 
 let package = Package(

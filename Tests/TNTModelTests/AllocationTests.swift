@@ -1,0 +1,37 @@
+import CAllocationCounter
+import Testing
+@testable import TNTModel
+
+/// The forward pass allocates nothing: every buffer comes from the workspace.
+@Suite struct AllocationTests {
+    @Test func forwardPassMakesNoHeapAllocation() throws {
+        let fixture = try ReferenceFixture.bundled("tiny-sharp")
+        let weights = try TNTWeights(config: fixture.config, path: fixture.weightsPath)
+        let c = fixture.config
+        let workspace = Workspace(config: c, maxBatch: 3)
+        var logits = [Float](repeating: 0, count: 3 * c.classNum)
+        var features = [Float](repeating: 0, count: 3 * c.embedDim)
+        BLASThreads.set(1)
+        let count = fixture.input.values.withUnsafeBufferPointer { input in
+            logits.withUnsafeMutableBufferPointer { l in
+                features.withUnsafeMutableBufferPointer { f in
+                    // Warm up once (OpenBLAS sets up its buffers on first use), then count.
+                    forward(weights, input: input.baseAddress!, batch: 3, logits: l.baseAddress!, features: f.baseAddress!, workspace: workspace)
+                    allocation_counter_start()
+                    forward(weights, input: input.baseAddress!, batch: 3, logits: l.baseAddress!, features: f.baseAddress!, workspace: workspace)
+                    return allocation_counter_stop()
+                }
+            }
+        }
+        #expect(count == 0, "forward pass made \(count) heap allocations")
+        #expect(parity(logits, fixture.logits.values).ratio <= 1)
+    }
+
+    @Test func counterSeesAllocations() {
+        allocation_counter_start()
+        let array = [Int](repeating: 1, count: 1000)
+        let count = allocation_counter_stop()
+        #expect(array.count == 1000)
+        #expect(count >= 1, "the counter must see an array's allocation")
+    }
+}

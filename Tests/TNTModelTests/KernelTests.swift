@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import TNTModel
+
+/// Each optimised kernel against a plain loop written straight from the formula.
+@Suite struct KernelTests {
+    var rng = SplitMix64(seed: 42)
+
+    mutating func random(_ count: Int, scale: Float = 1) -> [Float] {
+        (0..<count).map { _ in rng.nextNormal() * scale }
+    }
+
+    @Test func expMatchesLibm() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            var values = (0..<16).map { x + Float($0) * 0.0007 }
+            map16(&values, 16) { exp16($0) }
+            for (i, v) in values.enumerated() {
+                let exact = Foundation.exp(Double(x + Float(i) * 0.0007))
+                worst = max(worst, Float(abs(Double(v) - exact) / exact))
+            }
+            x += 0.0137
+        }
+        #expect(worst < 4e-7, "exp16 relative error \(worst)")
+    }
+
+    @Test func erfMatchesLibm() {
+        var worst: Float = 0
+        for i in -80_000...80_000 {
+            let x = Float(i) * 1e-4
+            var v = [Float](repeating: x, count: 16)
+            map16(&v, 16) { erf16($0) }
+            worst = max(worst, abs(v[0] - Foundation.erf(x)))
+        }
+        #expect(worst < 1e-6, "erf16 absolute error \(worst)")
+    }
+
+    @Test mutating func geluHandlesTailsAndMatchesFormula() {
+        for count in [1, 15, 16, 17, 100] {
+            let x = random(count, scale: 3)
+            var y = x
+            gelu(&y, count: count)
+            for (a, b) in zip(y, x) {
+                let exact = 0.5 * b * (1 + Foundation.erf(b / Float(2).squareRoot()))
+                #expect(abs(a - exact) < 2e-6)
+            }
+        }
+    }
+
+    @Test mutating func softmaxMatchesFormula() {
+        for cols in [5, 16, 197] {
+            let rows = 3
+            let x = random(rows * cols, scale: 4)
+            var y = x
+            softmaxRows(&y, rows: rows, cols: cols)
+            for r in 0..<rows {
+                let row = x[r * cols..<(r + 1) * cols].map(Double.init)
+                let m = row.max()!, sum = row.map { Foundation.exp($0 - m) }.reduce(0, +)
+                for c in 0..<cols { #expect(abs(Double(y[r * cols + c]) - Foundation.exp(row[c] - m) / sum) < 1e-6) }
+            }
+        }
+    }
+
+    @Test mutating func layerNormMatchesFormula() {
+        for dim in [8, 24, 40, 384] {
+            let rows = 4
+            let x = random(rows * dim, scale: 2), w = random(dim), b = random(dim)
+            var y = [Float](repeating: 0, count: rows * dim)
+            w.withUnsafeBufferPointer { wp in
+                b.withUnsafeBufferPointer { bp in
+                    layerNorm(&y, x, NormWeights(weight: wp.baseAddress!, bias: bp.baseAddress!), rows: rows, dim: dim)
+                }
+            }
+            for r in 0..<rows {
+                let row = x[r * dim..<(r + 1) * dim].map(Double.init)
+                let mean = row.reduce(0, +) / Double(dim)
+                let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(dim)
+                for i in 0..<dim {
+                    let exact = (row[i] - mean) / (variance + 1e-5).squareRoot() * Double(w[i]) + Double(b[i])
+                    #expect(abs(Double(y[r * dim + i]) - exact) < 1e-5)
+                }
+            }
+        }
+    }
+
+    /// softmax(q·kᵀ/√d)·v per head, with Paddle's (2, heads, head_dim) split of qk.
+    func naiveAttention(qk: [Float], v: [Float], groups: Int, tokens: Int, dim: Int, heads: Int) -> [Float] {
+        let hd = dim / heads
+        var out = [Float](repeating: 0, count: groups * tokens * dim)
+        for g in 0..<groups {
+            for h in 0..<heads {
+                for i in 0..<tokens {
+                    var scores = (0..<tokens).map { j -> Double in
+                        (0..<hd).reduce(0.0) { acc, d in
+                            acc + Double(qk[(g * tokens + i) * 2 * dim + h * hd + d]) * Double(qk[(g * tokens + j) * 2 * dim + dim + h * hd + d])
+                        } / Double(hd).squareRoot()
+                    }
+                    let m = scores.max()!
+                    scores = scores.map { Foundation.exp($0 - m) }
+                    let sum = scores.reduce(0, +)
+                    for d in 0..<hd {
+                        let value = (0..<tokens).reduce(0.0) { $0 + scores[$1] / sum * Double(v[(g * tokens + $1) * dim + h * hd + d]) }
+                        out[(g * tokens + i) * dim + h * hd + d] = Float(value)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [(8, 2), (24, 4), (40, 4)])
+    mutating func innerAttentionMatchesNaive(dim: Int, heads: Int) {
+        let patches = 3
+        let qk = random(patches * 16 * 2 * dim, scale: 2), v = random(patches * 16 * dim)
+        var out = [Float](repeating: 0, count: patches * 16 * dim)
+        var scratch = [Float](repeating: 0, count: (dim / heads + 16) * 16)
+        innerAttention(&out, qk: qk, v: v, scratch: &scratch, patches: patches, dim: dim, heads: heads)
+        let expected = naiveAttention(qk: qk, v: v, groups: patches, tokens: 16, dim: dim, heads: heads)
+        #expect(parity(out, expected).maxError < 1e-5)
+    }
+
+    @Test mutating func outerAttentionMatchesNaive() {
+        let images = 2, tokens = 17, dim = 32, heads = 4
+        let qk = random(images * tokens * 2 * dim, scale: 2), v = random(images * tokens * dim)
+        var out = [Float](repeating: 0, count: images * tokens * dim)
+        var scores = [Float](repeating: 0, count: tokens * tokens)
+        outerAttention(&out, qk: qk, v: v, scores: &scores, images: images, tokens: tokens, dim: dim, heads: heads)
+        let expected = naiveAttention(qk: qk, v: v, groups: images, tokens: tokens, dim: dim, heads: heads)
+        #expect(parity(out, expected).maxError < 1e-5)
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing TNTServe needs on Debian 12: the C libraries, and the
+# Python packages that produce the reference fixtures. Idempotent; quick when all is there.
+#   tools/install-deps.sh          build + test dependencies
+#   tools/install-deps.sh --bench  also ONNX Runtime and paddle2onnx for the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev libturbojpeg0-dev pkg-config)
+PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest)
+[[ "${1:-}" == "--bench" ]] && PIP_PACKAGES+=(onnxruntime paddle2onnx onnx)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true
+# PaddleClas itself is read from its wheel (tools/paddleclas_source.py), never installed.
+python3 -c "import sys; sys.path.insert(0, 'tools'); import paddleclas_source; paddleclas_source.wheel_path()"
