@@ -4,10 +4,10 @@ The wheel is fetched once with `pip download --no-deps paddleclas==2.6.0` into .
 (tools/install-deps.sh does it); nothing of PaddleClas is copied into this repository.
 """
 import glob
+import importlib.util
 import os
 import subprocess
 import sys
-import types
 import zipfile
 
 VERSION = "2.6.0"
@@ -42,6 +42,13 @@ def load_tnt_module():
         else:
             blanked.append(line)
     assert len([l for l in blanked if l == ""]) >= 2
-    module = types.ModuleType("paddleclas_tnt")
-    exec(compile("\n".join(blanked), "paddleclas/ppcls/arch/backbone/model_zoo/tnt.py", "exec"), module.__dict__)
+    # A real file, not exec'd text: paddle.jit (ONNX export) reads the layers' source.
+    path = os.path.join(CACHE, "paddleclas_tnt.py")
+    text = "\n".join(blanked) + "\n"
+    if not os.path.exists(path) or open(path).read() != text:
+        with open(path, "w") as f:
+            f.write(text)
+    spec = importlib.util.spec_from_file_location("paddleclas_tnt", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module

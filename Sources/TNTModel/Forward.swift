@@ -35,8 +35,8 @@ public func forward(
         innerAttention(s.attended, qk: s.qk, v: s.v, scratch: s.scores, patches: patches, dim: D, heads: c.inNumHead)
         linear(s.pixels, s.attended, blk.attnIn.proj, blk.attnIn.projBias, rows: pixelRows, inDim: D, outDim: D, accumulate: true)
         layerNorm(s.normed, s.pixels, blk.normMlpIn, rows: pixelRows, dim: D)
-        linear(s.hidden, s.normed, blk.mlpIn.fc1, blk.mlpIn.fc1Bias, rows: pixelRows, inDim: D, outDim: c.innerMlpHidden)
-        gelu(s.hidden, count: pixelRows * c.innerMlpHidden)
+        linear(s.hidden, s.normed, blk.mlpIn.fc1, nil, rows: pixelRows, inDim: D, outDim: c.innerMlpHidden)
+        addBiasGELU(s.hidden, blk.mlpIn.fc1Bias, rows: pixelRows, dim: c.innerMlpHidden)
         linear(s.pixels, s.hidden, blk.mlpIn.fc2, blk.mlpIn.fc2Bias, rows: pixelRows, inDim: c.innerMlpHidden, outDim: D, accumulate: true)
 
         // Pixel → patch: every patch token (not the class token) gains its projected pixels.
@@ -54,8 +54,8 @@ public func forward(
         outerAttention(s.attended, qk: s.qk, v: s.v, scores: s.scores, images: batch, tokens: N, dim: E, heads: c.numHeads)
         linear(s.tokens, s.attended, blk.attnOut.proj, blk.attnOut.projBias, rows: tokenRows, inDim: E, outDim: E, accumulate: true)
         layerNorm(s.normed, s.tokens, blk.normMlp, rows: tokenRows, dim: E)
-        linear(s.hidden, s.normed, blk.mlp.fc1, blk.mlp.fc1Bias, rows: tokenRows, inDim: E, outDim: c.mlpHidden)
-        gelu(s.hidden, count: tokenRows * c.mlpHidden)
+        linear(s.hidden, s.normed, blk.mlp.fc1, nil, rows: tokenRows, inDim: E, outDim: c.mlpHidden)
+        addBiasGELU(s.hidden, blk.mlp.fc1Bias, rows: tokenRows, dim: c.mlpHidden)
         linear(s.tokens, s.hidden, blk.mlp.fc2, blk.mlp.fc2Bias, rows: tokenRows, inDim: c.mlpHidden, outDim: E, accumulate: true)
     }
 

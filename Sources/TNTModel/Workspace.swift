@@ -25,7 +25,7 @@ public final class Workspace: @unchecked Sendable {
         let sizes = [
             rowsDim, rowsDim, rowsDim, 2 * rowsDim, rowsDim, rowsDim, hiddenSize,
             maxBatch * c.numPatches * c.numPixel * c.inChans * 49,
-            max(c.numTokens * c.numTokens, (c.innerHeadDim + 16) * 16),
+            max(c.numTokens * c.numTokens, (c.innerHeadDim + 17) * 16),
             maxBatch * c.embedDim,
         ]
         // Each buffer starts on its own 64-byte line.

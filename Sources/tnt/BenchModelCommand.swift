@@ -23,28 +23,45 @@ struct BenchModelCommand: ParsableCommand {
         let flopsPerImage = 2 * Double(config.multiplyAdds)
         print("OpenBLAS: \(BLASThreads.configDescription); kernels: \(BLASThreads.coreName)")
         print("model: \(arch), \(model.parameterCount) parameters, \(String(format: "%.2f", flopsPerImage / 1e9)) GFLOP per image, weights \(weights ?? "random")")
+        printMemory(model)
         print("| batch | threads | median ms/batch | images/s | GFLOP/s | sgemm 2048³ GFLOP/s | ratio | workspace MB | RSS MB |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        let ceiling = SgemmCeiling()
         for t in threadCounts {
-            let ceiling = sgemmCeiling(threads: t, seconds: min(seconds, 3))
             for b in batches {
                 let engine = TNTEngine(weights: model, maxBatch: b, threads: t)
                 var rng = SplitMix64(seed: 7)
                 let input = (0..<b * config.inputSize).map { _ in Float.random(in: -1...1, using: &rng) }
                 var logits = [Float](repeating: 0, count: b * config.classNum)
-                let median = medianSeconds(budget: seconds) {
+                // Model and sgemm alternate, so both see the same share of a noisy machine.
+                let (median, sgemmMedian) = interleavedMedians(budget: seconds, {
                     input.withUnsafeBufferPointer { i in
                         logits.withUnsafeMutableBufferPointer { engine.run(input: i.baseAddress!, batch: b, logits: $0.baseAddress!) }
                     }
-                }
+                }, { ceiling.run(threads: t) })
                 let gflops = flopsPerImage * Double(b) / median / 1e9
+                let sgemmGflops = ceiling.flops / sgemmMedian / 1e9
                 print(String(format: "| %d | %d | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f |",
-                             b, t, median * 1000, Double(b) / median, gflops, ceiling, gflops / ceiling,
+                             b, t, median * 1000, Double(b) / median, gflops, sgemmGflops, gflops / sgemmGflops,
                              Double(engine.workspaceBytes) / 1e6, Double(residentBytes()) / 1e6))
             }
         }
-        print("weights file: \(String(format: "%.1f", Double(model.file.fileSize) / 1e6)) MB")
         if weights == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Resident memory once the weights are loaded and every page of them has been read by a
+    /// forward pass, before the benchmark allocates anything of its own.
+    private func printMemory(_ model: TNTWeights) {
+        let c = model.config
+        let engine = TNTEngine(weights: model, maxBatch: 1, threads: 1)
+        let input = [Float](repeating: 0.1, count: c.inputSize)
+        var logits = [Float](repeating: 0, count: c.classNum)
+        input.withUnsafeBufferPointer { i in
+            logits.withUnsafeMutableBufferPointer { engine.run(input: i.baseAddress!, batch: 1, logits: $0.baseAddress!) }
+        }
+        let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1e6) }
+        let rss = residentBytes(), weights = model.file.fileSize, workspace = engine.workspaceBytes
+        print("memory after loading and one forward pass: RSS \(mb(rss)) = weights \(mb(weights)) + workspace (batch 1) \(mb(workspace)) + \(mb(rss - weights - workspace)) other")
     }
 
     private func writeRandomWeights(_ config: TNTConfig) throws -> String {
@@ -54,29 +71,45 @@ struct BenchModelCommand: ParsableCommand {
     }
 }
 
-/// Median seconds of `body` over repeated runs (one warm-up, at least 3, about `budget` seconds).
-func medianSeconds(budget: Double, _ body: () -> Void) -> Double {
-    body()
-    var times: [Double] = []
-    let start = DispatchTime.now().uptimeNanoseconds
-    repeat {
+/// Median seconds of `model` and of `reference`, run alternately (one warm-up each, at least
+/// 5 rounds, about `budget` seconds in all).
+func interleavedMedians(budget: Double, _ model: () -> Void, _ reference: () -> Void) -> (Double, Double) {
+    func seconds(_ body: () -> Void) -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
         body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-    } while times.count < 3 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budget
-    return times.sorted()[times.count / 2]
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+    model()
+    reference()
+    var modelTimes: [Double] = [], referenceTimes: [Double] = []
+    let start = DispatchTime.now().uptimeNanoseconds
+    repeat {
+        modelTimes.append(seconds(model))
+        referenceTimes.append(seconds(reference))
+    } while modelTimes.count < 5 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budget
+    return (modelTimes.sorted()[modelTimes.count / 2], referenceTimes.sorted()[referenceTimes.count / 2])
 }
 
-/// GFLOP/s of a 2048³ sgemm with OpenBLAS on `threads` threads: the ceiling for this machine.
-func sgemmCeiling(threads: Int, seconds: Double) -> Double {
+/// A 2048³ sgemm through OpenBLAS: the ceiling a forward pass made of matrix products could reach.
+final class SgemmCeiling {
     let n = 2048
-    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
-    var c = [Float](repeating: 0, count: n * n)
-    BLASThreads.set(threads)
-    let median = medianSeconds(budget: seconds) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+    let a: [Float], b: [Float]
+    var c: [Float]
+    var flops: Double { 2 * Double(n * n * n) }
+
+    init() {
+        a = [Float](repeating: 0.5, count: n * n)
+        b = [Float](repeating: 0.25, count: n * n)
+        c = [Float](repeating: 0, count: n * n)
     }
-    return 2 * Double(n * n * n) / median / 1e9
+
+    func run(threads: Int) {
+        BLASThreads.set(threads)
+        let n32 = Int32(n)
+        c.withUnsafeMutableBufferPointer { c in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n32, n32, n32, 1, a, n32, b, n32, 0, c.baseAddress!, n32)
+        }
+    }
 }
 
 /// Resident set size of this process, from /proc/self/statm.

@@ -48,6 +48,18 @@ import Testing
         }
     }
 
+    @Test mutating func biasGELUMatchesFormula() {
+        for dim in [24, 96, 100] {
+            let x = random(2 * dim, scale: 3), bias = random(dim)
+            var y = x
+            bias.withUnsafeBufferPointer { addBiasGELU(&y, $0.baseAddress!, rows: 2, dim: dim) }
+            for i in 0..<2 * dim {
+                let v = x[i] + bias[i % dim]
+                #expect(abs(y[i] - 0.5 * v * (1 + Foundation.erf(v / Float(2).squareRoot()))) < 2e-6)
+            }
+        }
+    }
+
     @Test mutating func softmaxMatchesFormula() {
         for cols in [5, 16, 197] {
             let rows = 3
@@ -114,7 +126,7 @@ import Testing
         let patches = 3
         let qk = random(patches * 16 * 2 * dim, scale: 2), v = random(patches * 16 * dim)
         var out = [Float](repeating: 0, count: patches * 16 * dim)
-        var scratch = [Float](repeating: 0, count: (dim / heads + 16) * 16)
+        var scratch = [Float](repeating: 0, count: (dim / heads + 17) * 16)
         innerAttention(&out, qk: qk, v: v, scratch: &scratch, patches: patches, dim: dim, heads: heads)
         let expected = naiveAttention(qk: qk, v: v, groups: patches, tokens: 16, dim: dim, heads: heads)
         #expect(parity(out, expected).maxError < 1e-5)

@@ -41,40 +41,37 @@ func innerAttention(
 ) {
     let headDim = dim / heads
     let scale = 1 / Float(headDim).squareRoot()
-    // scratch holds qT (headDim vectors: feature d of all 16 queries) then e (16 score vectors).
-    let qT = UnsafeMutableRawPointer(scratch).bindMemory(to: F16.self, capacity: headDim + 16)
-    let e = qT + headDim
+    // scratch: qT (headDim rows of 16: feature d of every query), e (16 score vectors), o (16).
+    let qT = scratch, e = scratch + headDim * 16, o = e + 16 * 16
     for patch in 0..<patches {
         let qkPatch = qk + patch * 16 * 2 * dim
         let vPatch = v + patch * 16 * dim
         let outPatch = out + patch * 16 * dim
         for h in 0..<heads {
             let q = qkPatch + h * headDim, k = qkPatch + dim + h * headDim, vh = vPatch + h * headDim
-            for d in 0..<headDim {
-                var column = F16()
-                for i in 0..<16 { column[i] = q[i * 2 * dim + d] }
-                qT[d] = column * scale
+            for i in 0..<16 {
+                for d in 0..<headDim { qT[d * 16 + i] = q[i * 2 * dim + d] * scale }
             }
             // Scores of every query against key j, then the softmax across j, lane by lane.
             var maxima = F16(repeating: -.infinity)
             for j in 0..<16 {
                 let key = k + j * 2 * dim
                 var s = F16()
-                for d in 0..<headDim { s = s.addingProduct(qT[d], key[d]) }
-                e[j] = s
-                maxima = pointwiseMax(maxima, s)
+                for d in 0..<headDim { s = s.addingProduct(load16(qT + d * 16), key[d]) }
+                store16(s, e + j * 16)
+                maxima = max16(maxima, s)
             }
             var sum = F16()
             for j in 0..<16 {
-                let x = exp16(e[j] - maxima)
-                e[j] = x
+                let x = exp16(load16(e + j * 16) - maxima)
+                store16(x, e + j * 16)
                 sum += x
             }
             let inverse = 1 / sum
             for d in 0..<headDim {
-                var o = F16()
-                for j in 0..<16 { o = o.addingProduct(e[j], vh[j * dim + d]) }
-                o *= inverse
+                var acc = F16()
+                for j in 0..<16 { acc = acc.addingProduct(load16(e + j * 16), vh[j * dim + d]) }
+                store16(acc * inverse, o)
                 for i in 0..<16 { outPatch[i * dim + h * headDim + d] = o[i] }
             }
         }

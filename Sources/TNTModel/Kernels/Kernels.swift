@@ -71,9 +71,28 @@ func layerNorm(
 
 /// x = GELU(x) in place, the exact form 0.5·x·(1 + erf(x/√2)) of Paddle's default.
 func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    map16(x, count) { v in
-        let half = v * 0.5
-        return half.addingProduct(half, erf16(v * 0.707_106_781_186_547_6))
+    map16(x, count, gelu16)
+}
+
+@inline(__always)
+func gelu16(_ v: F16) -> F16 {
+    let half = v * 0.5
+    return half.addingProduct(half, erf16(v * 0.707_106_781_186_547_6))
+}
+
+/// x (rows, dim) = GELU(x + bias): an MLP's first Linear finished in one pass over memory.
+func addBiasGELU(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim: Int) {
+    for r in 0..<rows {
+        let row = x + r * dim
+        var i = 0
+        while i + 16 <= dim {
+            store16(gelu16(load16(row + i) + load16(bias + i)), row + i)
+            i += 16
+        }
+        if i < dim {
+            let tail = dim - i
+            storePartial16(gelu16(loadPartial16(row + i, tail) + loadPartial16(bias + i, tail)), row + i, tail)
+        }
     }
 }
 
@@ -83,7 +102,7 @@ func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
     for r in 0..<rows {
         let row = x + r * cols
         var maxima = F16(repeating: -.infinity), i = 0
-        while i < vectorEnd { maxima = pointwiseMax(maxima, load16(row + i)); i += 16 }
+        while i < vectorEnd { maxima = max16(maxima, load16(row + i)); i += 16 }
         var rowMax = horizontalMax(maxima)
         while i < cols { rowMax = max(rowMax, row[i]); i += 1 }
 
@@ -100,11 +119,11 @@ func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         if tail > 0 {
             let e = exp16(loadPartial16(row + i, tail, fill: -.infinity) - m)
             storePartial16(e, row + i, tail)
-            for lane in 0..<tail { total += e[lane] }
+            while i < cols { total += row[i]; i += 1 }
         }
-        let inverse = F16(repeating: 1 / total)
+        let inverse = 1 / total
         i = 0
         while i < vectorEnd { store16(load16(row + i) * inverse, row + i); i += 16 }
-        while i < cols { row[i] *= inverse[0]; i += 1 }
+        while i < cols { row[i] *= inverse; i += 1 }
     }
 }

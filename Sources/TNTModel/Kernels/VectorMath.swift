@@ -12,30 +12,44 @@ func store16(_ v: F16, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self)
 }
 
+// Setting or reading SIMD lanes one by one (`v[i] = x`) round-trips the whole vector through
+// the stack per lane; partial loads and stores go through a 16-float stack buffer instead.
+
 /// Loads `count` (< 16) floats, the other lanes set to `fill`.
 @inline(__always)
 func loadPartial16(_ p: UnsafePointer<Float>, _ count: Int, fill: Float = 0) -> F16 {
-    var v = F16(repeating: fill)
-    for i in 0..<count { v[i] = p[i] }
-    return v
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buffer in
+        let b = buffer.baseAddress!
+        b.initialize(repeating: fill, count: 16)
+        b.update(from: p, count: count)
+        return load16(b)
+    }
 }
 
 @inline(__always)
 func storePartial16(_ v: F16, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    for i in 0..<count { p[i] = v[i] }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buffer in
+        store16(v, buffer.baseAddress!)
+        p.update(from: buffer.baseAddress!, count: count)
+    }
 }
 
-// SIMD's `clamped`, `max()` and `min()` handle NaN lane by lane and compile to scalar code;
-// pointwiseMin/Max compile to vminps/vmaxps.
+// SIMD's `clamped`, `pointwiseMax`, `max()` and friends honour NaN lane by lane and compile
+// to a scalar loop; a compare-and-select compiles to one vmaxps/vminps.
+@inline(__always)
+func max16(_ a: F16, _ b: F16) -> F16 { a.replacing(with: b, where: b .> a) }
+
 @inline(__always)
 func clamp16(_ x: F16, _ lower: Float, _ upper: Float) -> F16 {
-    pointwiseMax(pointwiseMin(x, F16(repeating: upper)), F16(repeating: lower))
+    let low = F16(repeating: lower), high = F16(repeating: upper)
+    let y = x.replacing(with: high, where: x .> high)
+    return y.replacing(with: low, where: y .< low)
 }
 
 @inline(__always)
 func horizontalMax(_ v: F16) -> Float {
-    let m8 = pointwiseMax(v.lowHalf, v.highHalf)
-    let m4 = pointwiseMax(m8.lowHalf, m8.highHalf)
+    let m8 = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+    let m4 = m8.lowHalf.replacing(with: m8.highHalf, where: m8.highHalf .> m8.lowHalf)
     return Swift.max(Swift.max(m4[0], m4[1]), Swift.max(m4[2], m4[3]))
 }
 
