@@ -42,7 +42,7 @@ func layerNorm(
         let x = inp + r * dim, y = out + r * dim
         var sum = F16(), i = 0
         while i < vectorEnd { sum += load16(x + i); i += 16 }
-        var total = sum.sum()
+        var total = horizontalSum(sum)
         while i < dim { total += x[i]; i += 1 }
         let mean = total / Float(dim)
 
@@ -50,7 +50,7 @@ func layerNorm(
         let m = F16(repeating: mean)
         i = 0
         while i < vectorEnd { let d = load16(x + i) - m; squares = squares.addingProduct(d, d); i += 16 }
-        var variance = squares.sum()
+        var variance = horizontalSum(squares)
         while i < dim { let d = x[i] - mean; variance += d * d; i += 1 }
         let invStd = 1 / (variance / Float(dim) + 1e-5).squareRoot()
 
@@ -115,7 +115,7 @@ func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
             sums += e
             i += 16
         }
-        var total = sums.sum()
+        var total = horizontalSum(sums)
         if tail > 0 {
             let e = exp16(loadPartial16(row + i, tail, fill: -.infinity) - m)
             storePartial16(e, row + i, tail)

@@ -53,8 +53,18 @@ func horizontalMax(_ v: F16) -> Float {
     return Swift.max(Swift.max(m4[0], m4[1]), Swift.max(m4[2], m4[3]))
 }
 
-/// e^x, Cephes's single-precision polynomial after range reduction by ln 2.
+/// The sum of the lanes by halving (SIMD's `sum()` adds lane by lane).
 @inline(__always)
+func horizontalSum(_ v: F16) -> Float {
+    let s8 = v.lowHalf + v.highHalf
+    let s4 = s8.lowHalf + s8.highHalf
+    return (s4[0] + s4[2]) + (s4[1] + s4[3])
+}
+
+/// e^x, Cephes's single-precision polynomial after range reduction by ln 2.
+/// `@_transparent`: with `@inline(__always)` alone the optimiser kept it out of line, and
+/// passing SIMD16 values through the calling convention cost more than the polynomial.
+@_transparent
 func exp16(_ input: F16) -> F16 {
     let x = clamp16(input, -87.3, 88.3)
     // Round x·log2(e) to an integer n by adding 1.5·2^23: n lands in the low mantissa bits.
@@ -77,7 +87,7 @@ func exp16(_ input: F16) -> F16 {
 }
 
 /// erf(x): the rational approximation Eigen and XLA use for float, exact to about 2 ulp.
-@inline(__always)
+@_transparent
 func erf16(_ input: F16) -> F16 {
     let x = clamp16(input, -4, 4)
     let x2 = x * x
