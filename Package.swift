@@ -18,7 +18,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tnt", targets: ["tnt"]),
-        .library(name: "TNTInference", targets: ["TNTModel"]),
+        .library(name: "TNTInference", targets: ["TNTModel", "TNTImage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,12 +29,14 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "CAllocationCounter"),
+        .target(name: "CPNGDecode", dependencies: ["CPNG"]),
 
         .target(name: "TNTModel", dependencies: ["COpenBLAS"], swiftSettings: kernelFlags),
+        .target(name: "TNTImage", dependencies: ["CPNGDecode", "CTurboJPEG"], swiftSettings: kernelFlags),
         .executableTarget(
             name: "tnt",
             dependencies: [
-                "TNTModel", "COpenBLAS",
+                "TNTModel", "TNTImage", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +44,11 @@ let package = Package(
         .testTarget(
             name: "TNTModelTests",
             dependencies: ["TNTModel", "CAllocationCounter"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "TNTImageTests",
+            dependencies: ["TNTImage"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev libturbojpeg0-dev pkg-config)
 PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest)
-[[ "${1:-}" == "--bench" ]] && PIP_PACKAGES+=(onnxruntime paddle2onnx onnx)
+[[ "${1:-}" == "--bench" ]] && PIP_PACKAGES+=(onnxruntime paddle2onnx onnx opencv-python-headless pillow scikit-learn six)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

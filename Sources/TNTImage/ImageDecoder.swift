@@ -1,0 +1,63 @@
+/// Limits checked before anything large is allocated: the encoded size, and the pixel count
+/// read from the image header (decompression bombs).
+public struct DecodeLimits: Equatable, Sendable {
+    public var maxEncodedBytes: Int
+    public var maxPixels: Int
+    /// Neither side may exceed this, whatever the pixel count.
+    public var maxSide: Int
+
+    public init(maxEncodedBytes: Int = 32 << 20, maxPixels: Int = 50_000_000, maxSide: Int = 65_535) {
+        self.maxEncodedBytes = maxEncodedBytes
+        self.maxPixels = maxPixels
+        self.maxSide = maxSide
+    }
+}
+
+public enum ImageFormat: String, Sendable {
+    case png = "PNG"
+    case jpeg = "JPEG"
+
+    /// The format named by the first bytes; never by a file name.
+    public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
+        if bytes.count >= 8, bytes.prefix(8).elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
+        if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF { return .jpeg }
+        return nil
+    }
+
+    /// Most of the PNG signature is there but not all of it.
+    static func looksLikeDamagedPNG(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        return bytes.count >= 8 && zip(bytes.prefix(8), signature).filter { $0 == $1 }.count >= 5
+    }
+}
+
+/// Decodes PNG (libpng) and JPEG (libjpeg-turbo) to 8-bit RGB with OpenCV's
+/// `imdecode(IMREAD_COLOR)` semantics, which PaddleClas's DecodeImage uses.
+public enum ImageDecoder {
+    public static func decode(_ bytes: [UInt8], limits: DecodeLimits = DecodeLimits()) throws -> RGBImage {
+        try bytes.withUnsafeBytes { try decode($0, limits: limits) }
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer, limits: DecodeLimits = DecodeLimits()) throws -> RGBImage {
+        guard !bytes.isEmpty else { throw ImageError.empty }
+        guard bytes.count <= limits.maxEncodedBytes else {
+            throw ImageError.encodedTooLarge(bytes: bytes.count, limit: limits.maxEncodedBytes)
+        }
+        switch ImageFormat.sniff(bytes) {
+        case .png: return try PNGDecoder.decode(bytes, limits: limits)
+        case .jpeg: return try JPEGDecoder.decode(bytes, limits: limits)
+        case nil:
+            if ImageFormat.looksLikeDamagedPNG(bytes) {
+                throw ImageError.corrupt(format: "PNG", reason: "damaged signature \(bytes.prefix(8).map { String($0, radix: 16) }.joined(separator: " ")) (expected 89 50 4e 47 d a 1a a)")
+            }
+            throw ImageError.unknownFormat(firstBytes: Array(bytes.prefix(8)))
+        }
+    }
+
+    static func checkSize(width: Int, height: Int, limits: DecodeLimits) throws {
+        guard width > 0 && height > 0 else { throw ImageError.corrupt(format: "image", reason: "zero-sized (\(width)x\(height))") }
+        guard width <= limits.maxSide && height <= limits.maxSide && width * height <= limits.maxPixels else {
+            throw ImageError.tooManyPixels(width: width, height: height, limit: limits.maxPixels)
+        }
+    }
+}
