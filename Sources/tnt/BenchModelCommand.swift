@@ -71,6 +71,19 @@ struct BenchModelCommand: ParsableCommand {
     }
 }
 
+/// Median seconds of `body` over repeated runs (one warm-up, at least 5, about `budget` seconds).
+func medianSeconds(budget: Double, _ body: () throws -> Void) rethrows -> Double {
+    try body()
+    var times: [Double] = []
+    let start = DispatchTime.now().uptimeNanoseconds
+    repeat {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    } while times.count < 5 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budget
+    return times.sorted()[times.count / 2]
+}
+
 /// Median seconds of `model` and of `reference`, run alternately (one warm-up each, at least
 /// 5 rounds, about `budget` seconds in all).
 func interleavedMedians(budget: Double, _ model: () -> Void, _ reference: () -> Void) -> (Double, Double) {

@@ -5,7 +5,7 @@ struct TNTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tnt",
         abstract: "TNTServe's command line: run and measure TNT image classifiers.",
-        subcommands: [ForwardCommand.self, BenchCommand.self]
+        subcommands: [ForwardCommand.self, PreprocessCommand.self, BenchCommand.self]
     )
 }
 
@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures beside a reference measured in the same run.",
-        subcommands: [BenchModelCommand.self]
+        subcommands: [BenchModelCommand.self, BenchPreprocessCommand.self]
     )
 }
 

@@ -1,0 +1,56 @@
+"""`tnt preprocess` against PaddleClas's own pipeline (deploy/python/preprocess.py with the
+TNT config: OpenCV decode, Pillow bicubic resize to 248, crop 224, normalize), on real
+photographs and on PngSuite images."""
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(TOOLS)
+sys.path.insert(0, TOOLS)
+
+TNT = next((p for p in (os.path.join(ROOT, ".build", c, "tnt") for c in ("debug", "release")) if os.path.exists(p)), None)
+PNGSUITE = os.path.join(ROOT, "..", "shared", "testdata", "pngsuite")
+
+
+def photographs():
+    import sklearn.datasets
+    base = os.path.join(os.path.dirname(sklearn.datasets.__file__), "images")
+    return [os.path.join(base, name) for name in ("china.jpg", "flower.jpg")]
+
+
+def pngsuite_sample():
+    names = ["basn2c16.png", "basi3p08.png", "basn4a08.png", "tbbn0g04.png", "s39i3p04.png", "g03n2c08.png", "bgai4a16.png"]
+    return [os.path.join(PNGSUITE, n) for n in names]
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    from make_image_expectations import paddleclas_pipeline, paddleclas_preprocess_module
+    return paddleclas_pipeline(paddleclas_preprocess_module())
+
+
+@pytest.mark.skipif(TNT is None, reason="build tnt first (make test does)")
+@pytest.mark.parametrize("path", photographs() + pngsuite_sample(), ids=os.path.basename)
+def test_matches_paddleclas(path, pipeline, tmp_path):
+    from make_image_expectations import run
+    expected = run(pipeline, open(path, "rb").read()).astype(np.float32)
+    out = tmp_path / "x.npy"
+    subprocess.run([TNT, "preprocess", path, "--output", str(out)], check=True)
+    actual = np.load(out)
+    assert actual.shape == (1,) + expected.shape
+    worst = float(np.abs(actual[0] - expected).max())
+    assert worst <= 1 / 127.5, f"max |Δ| {worst}"
+    assert worst == 0.0, f"not bit-exact: max |Δ| {worst}"
+
+
+@pytest.mark.skipif(TNT is None, reason="build tnt first (make test does)")
+def test_rejects_a_corrupt_png_with_a_reason(tmp_path):
+    result = subprocess.run([TNT, "preprocess", os.path.join(PNGSUITE, "xcsn0g01.png"), "--output", str(tmp_path / "x.npy")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "CRC" in result.stderr
