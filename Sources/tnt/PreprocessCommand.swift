@@ -11,6 +11,11 @@ struct PreprocessOptions: ParsableArguments {
     @Option(help: "Centre crop size.") var crop = 224
     @Option(help: "Per-channel mean after scaling by 1/255, three comma-separated values.") var mean = "0.5,0.5,0.5"
     @Option(help: "Per-channel standard deviation, three comma-separated values.") var std = "0.5,0.5,0.5"
+    @Option(help: "Refuse encoded images larger than this many bytes.") var maxEncodedBytes = DecodeLimits().maxEncodedBytes
+    @Option(help: "Refuse images with more pixels than this (checked from the header, before decoding).")
+    var maxPixels = DecodeLimits().maxPixels
+
+    var limits: DecodeLimits { DecodeLimits(maxEncodedBytes: maxEncodedBytes, maxPixels: maxPixels) }
 
     func config() throws -> PreprocessConfig {
         func triple(_ text: String, _ name: String) throws -> [Float] {
@@ -44,8 +49,8 @@ struct PreprocessCommand: ParsableCommand {
     func run() throws {
         let config = try options.config()
         guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read '\(image)'") }
-        let decoded = try ImageDecoder.decode([UInt8](data))
-        let tensor = try Preprocessor.tensor(decoded, config: config)
+        let decoded = try ImageDecoder.decode([UInt8](data), limits: options.limits)
+        let tensor = try Preprocessor.tensor(decoded, config: config, limits: options.limits)
         try NPYArray(shape: [1, 3, config.cropSize, config.cropSize], values: tensor).write(to: output)
     }
 }

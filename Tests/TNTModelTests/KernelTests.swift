@@ -14,9 +14,9 @@ import Testing
         var worst: Float = 0
         var x: Float = -87
         while x < 88 {
-            var values = (0..<16).map { x + Float($0) * 0.0007 }
-            map16(&values, 16) { exp16($0) }
-            for (i, v) in values.enumerated() {
+            let values = exp16(F16((0..<16).map { x + Float($0) * 0.0007 }))
+            for i in 0..<16 {
+                let v = values[i]
                 let exact = Foundation.exp(Double(x + Float(i) * 0.0007))
                 worst = max(worst, Float(abs(Double(v) - exact) / exact))
             }
@@ -29,9 +29,7 @@ import Testing
         var worst: Float = 0
         for i in -80_000...80_000 {
             let x = Float(i) * 1e-4
-            var v = [Float](repeating: x, count: 16)
-            map16(&v, 16) { erf16($0) }
-            worst = max(worst, abs(v[0] - Foundation.erf(x)))
+            worst = max(worst, abs(erf16(F16(repeating: x))[0] - Foundation.erf(x)))
         }
         #expect(worst < 1e-6, "erf16 absolute error \(worst)")
     }
@@ -40,7 +38,8 @@ import Testing
         for count in [1, 15, 16, 17, 100] {
             let x = random(count, scale: 3)
             var y = x
-            gelu(&y, count: count)
+            let zero = [Float](repeating: 0, count: count)
+            zero.withUnsafeBufferPointer { addBiasGELU(&y, $0.baseAddress!, rows: 1, dim: count) }
             for (a, b) in zip(y, x) {
                 let exact = 0.5 * b * (1 + Foundation.erf(b / Float(2).squareRoot()))
                 #expect(abs(a - exact) < 2e-6)

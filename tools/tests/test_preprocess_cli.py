@@ -54,3 +54,12 @@ def test_rejects_a_corrupt_png_with_a_reason(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert "CRC" in result.stderr
+
+
+@pytest.mark.skipif(TNT is None, reason="build tnt first (make test does)")
+def test_pixel_limit_is_configurable(tmp_path):
+    photo = photographs()[0]
+    result = subprocess.run([TNT, "preprocess", photo, "--output", str(tmp_path / "x.npy"), "--max-pixels", "1000"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "above the limit of 1000" in result.stderr

@@ -69,11 +69,7 @@ func layerNorm(
     }
 }
 
-/// x = GELU(x) in place, the exact form 0.5·x·(1 + erf(x/√2)) of Paddle's default.
-func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    map16(x, count, gelu16)
-}
-
+/// GELU in the exact form 0.5·x·(1 + erf(x/√2)) of Paddle's default.
 @inline(__always)
 func gelu16(_ v: F16) -> F16 {
     let half = v * 0.5

@@ -105,14 +105,3 @@ func erf16(_ input: F16) -> F16 {
     q = F16(repeating: -1.426_473_905_141_89e-02).addingProduct(q, x2)
     return x * p / q
 }
-
-/// Applies `f` to `count` floats in place, 16 at a time.
-@inline(__always)
-func map16(_ x: UnsafeMutablePointer<Float>, _ count: Int, _ f: (F16) -> F16) {
-    var i = 0
-    while i + 16 <= count {
-        store16(f(load16(x + i)), x + i)
-        i += 16
-    }
-    if i < count { storePartial16(f(loadPartial16(x + i, count - i)), x + i, count - i) }
-}
