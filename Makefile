@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 REFERENCE_DIR ?= $(CURDIR)/.build/reference
 
-.PHONY: all deps build release test test-swift test-python fixtures bench serve clean
+.PHONY: all deps build release test proto-check test-swift test-python fixtures bench serve clean
 
 all: build
 
@@ -20,7 +20,10 @@ release:
 fixtures:
 	tools/make_fixtures.sh $(REFERENCE_DIR)
 
-test: deps fixtures test-swift test-python
+test: deps fixtures proto-check test-swift test-python
+
+proto-check:
+	tools/gen-proto.sh --check
 
 test-swift:
 	$(SWIFT) build --build-tests
