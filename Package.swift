@@ -22,6 +22,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -35,6 +38,7 @@ let package = Package(
 
         .target(name: "TNTModel", dependencies: ["COpenBLAS"], swiftSettings: kernelFlags),
         .target(name: "TNTImage", dependencies: ["CPNGDecode", "CTurboJPEG"], swiftSettings: kernelFlags),
+        .target(name: "TNTProtocol", dependencies: ["CTNTProto", "CProtobufC", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(
             name: "tnt",
             dependencies: [
@@ -50,7 +54,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TNTImageTests",
-            dependencies: ["TNTImage"],
+            dependencies: ["TNTImage", "TNTModel"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -58,6 +58,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     deinit { munmap(mapping, fileSize) }
 
+    var mappedBytes: UnsafeRawPointer { UnsafeRawPointer(mapping) }
+
     /// The bytes of a tensor, valid as long as this file object lives.
     public func bytes(of info: TensorInfo) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: mapping + dataStart + info.begin, count: info.end - info.begin)
