@@ -18,7 +18,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tnt", targets: ["tnt"]),
+        .executable(name: "tnt-server", targets: ["tnt-server"]),
         .library(name: "TNTInference", targets: ["TNTModel", "TNTImage"]),
+        .library(name: "TNTClient", targets: ["TNTClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,10 +41,37 @@ let package = Package(
         .target(name: "TNTModel", dependencies: ["COpenBLAS"], swiftSettings: kernelFlags),
         .target(name: "TNTImage", dependencies: ["CPNGDecode", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "TNTProtocol", dependencies: ["CTNTProto", "CProtobufC", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "TNTServer",
+            dependencies: [
+                "TNTModel", "TNTImage", "TNTProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TNTClient",
+            dependencies: [
+                "TNTProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "tnt-server",
+            dependencies: [
+                "TNTServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "tnt",
             dependencies: [
-                "TNTModel", "TNTImage", "COpenBLAS",
+                "TNTModel", "TNTImage", "TNTClient", "TNTProtocol", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

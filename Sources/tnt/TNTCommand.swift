@@ -1,11 +1,11 @@
 import ArgumentParser
 
 @main
-struct TNTCommand: ParsableCommand {
+struct TNTCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tnt",
         abstract: "TNTServe's command line: run and measure TNT image classifiers.",
-        subcommands: [ForwardCommand.self, PreprocessCommand.self, BenchCommand.self]
+        subcommands: [ForwardCommand.self, PreprocessCommand.self, PredictCommand.self, HealthCommand.self, ModelsCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,172 @@
+import NIOCore
+import NIOPosix
+import TNTProtocol
+
+/// One TCP connection to a TNTServe server: the preface exchange, then many calls in flight,
+/// each answered by one RESPONSE in any order.
+public final class Connection: Sendable {
+    let channel: Channel
+    private let handler: NIOLoopBound<ClientHandler>
+
+    /// Connects and sends the preface; the server's preface is checked as it arrives.
+    public static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20,
+                               group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Connection {
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
+                    try channel.pipeline.syncOperations.addHandler(ClientHandler())
+                }
+            }
+            .connect(host: host, port: port).get()
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        return Connection(channel: channel, handler: handler)
+    }
+
+    init(channel: Channel, handler: NIOLoopBound<ClientHandler>) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    /// Starts a call; returns its stream id (for `cancel`) and its response.
+    public func start(_ request: RequestEnvelope) async throws -> (streamID: UInt32, response: EventLoopFuture<ResponseEnvelope>) {
+        let handler = self.handler
+        return try await channel.eventLoop.submit { handler.value.start(request) }.get()
+    }
+
+    /// Starts a call from async code.
+    public func call(_ request: RequestEnvelope) async throws -> ResponseEnvelope {
+        let handler = self.handler
+        let response = try await channel.eventLoop.submit { handler.value.start(request).response }.get()
+        return try await response.get()
+    }
+
+    public func cancel(streamID: UInt32) {
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.cancel(streamID) }
+    }
+
+    /// Round trip of a PING.
+    public func ping() async throws -> Duration {
+        let handler = self.handler
+        let start = ContinuousClock.now
+        try await channel.eventLoop.submit { handler.value.ping() }.get().get()
+        return ContinuousClock.now - start
+    }
+
+    /// Writes bytes as they are, for tests of malformed input.
+    public func writeRaw(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// The GOAWAY the server sent, if any.
+    public func goAway() async throws -> GoAway? {
+        let handler = self.handler
+        return try await channel.eventLoop.submit { handler.value.receivedGoAway }.get()
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    /// Resolves when the connection is closed.
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+final class ClientHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    private var context: ChannelHandlerContext?
+    private var nextStreamID: UInt32 = 1
+    private var pending: [UInt32: EventLoopPromise<ResponseEnvelope>] = [:]
+    private var pings: [EventLoopPromise<Void>] = []
+    private(set) var receivedGoAway: GoAway?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: ConnectionPreface.bytes)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func start(_ request: RequestEnvelope) -> (streamID: UInt32, response: EventLoopFuture<ResponseEnvelope>) {
+        let context = self.context!
+        let id = nextStreamID
+        nextStreamID += 1
+        let promise = context.eventLoop.makePromise(of: ResponseEnvelope.self)
+        guard context.channel.isActive, receivedGoAway == nil else {
+            promise.fail(RPCError(.unavailable, receivedGoAway.map { "server sent GOAWAY: \($0.message)" } ?? "connection is closed"))
+            return (id, promise.futureResult)
+        }
+        pending[id] = promise
+        write(Frame(type: .request, streamID: id, payload: ByteBuffer(bytes: request.protobuf())))
+        return (id, promise.futureResult)
+    }
+
+    func cancel(_ id: UInt32) {
+        guard pending[id] != nil else { return }
+        write(Frame(type: .cancel, streamID: id))
+    }
+
+    func ping() -> EventLoopFuture<Void> {
+        let promise = context!.eventLoop.makePromise(of: Void.self)
+        pings.append(promise)
+        write(Frame(type: .ping, streamID: 0, payload: ByteBuffer(bytes: [UInt8](repeating: 7, count: 8))))
+        return promise.futureResult
+    }
+
+    private func write(_ frame: Frame) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: Frame.headerSize + frame.payload.readableBytes)
+        FrameEncoder.write(frame, to: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.type {
+        case .response:
+            guard let promise = pending.removeValue(forKey: frame.streamID) else { return }
+            do {
+                promise.succeed(try ResponseEnvelope(protobuf: Array(frame.payload.readableBytesView)))
+            } catch {
+                promise.fail(RPCError(.internal, "server sent \(error)"))
+            }
+        case .pong:
+            if !pings.isEmpty { pings.removeFirst().succeed(()) }
+        case .ping:
+            write(Frame(type: .pong, streamID: 0, payload: frame.payload))
+        case .goAway:
+            let goAway = (try? GoAway(protobuf: Array(frame.payload.readableBytesView)))
+                ?? GoAway(lastStreamID: 0, status: .unavailable, message: "malformed GOAWAY")
+            receivedGoAway = goAway
+            // Calls above last_stream_id were not processed: safe to retry elsewhere.
+            for (id, promise) in pending where id > goAway.lastStreamID {
+                pending.removeValue(forKey: id)
+                promise.fail(RPCError(.unavailable, "not processed: server sent GOAWAY (\(goAway.message))"))
+            }
+        case .request, .cancel:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let reason = receivedGoAway.map { "connection closed after GOAWAY: \($0.status.name) \($0.message)" } ?? "connection closed"
+        for (_, promise) in pending { promise.fail(RPCError(.unavailable, reason)) }
+        pending.removeAll()
+        for promise in pings { promise.fail(RPCError(.unavailable, reason)) }
+        pings.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

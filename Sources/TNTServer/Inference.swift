@@ -1,0 +1,248 @@
+import Foundation
+import TNTImage
+import TNTModel
+import TNTProtocol
+
+func uptimeNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// A Predict call in flight: its inputs are computed separately (perhaps in different
+/// batches) and the call completes once, when the last finishes or the first fails.
+public final class PredictCall: @unchecked Sendable {
+    let request: PredictRequest
+    let model: LoadedModel
+    /// Uptime in nanoseconds after which the call must not be computed.
+    let deadline: UInt64?
+    private let completion: @Sendable (Result<PredictResponse, RPCError>) -> Void
+    private let lock = NSLock()
+    private var results: [Classification?]
+    private var remaining: Int
+    private var done = false
+
+    init(request: PredictRequest, model: LoadedModel, deadline: UInt64?,
+         completion: @escaping @Sendable (Result<PredictResponse, RPCError>) -> Void) {
+        self.request = request
+        self.model = model
+        self.deadline = deadline
+        self.completion = completion
+        results = Array(repeating: nil, count: request.inputs.count)
+        remaining = request.inputs.count
+    }
+
+    /// Finished, failed, cancelled or expired: nothing more to compute.
+    var isDone: Bool { lock.withLock { done } }
+
+    var topK: Int { request.topK == 0 ? 5 : request.topK }
+
+    func complete(index: Int, with result: Classification) {
+        let response: PredictResponse? = lock.withLock {
+            guard !done else { return nil }
+            results[index] = result
+            remaining -= 1
+            guard remaining == 0 else { return nil }
+            done = true
+            return PredictResponse(model: model.name, results: results.map { $0! })
+        }
+        if let response { completion(.success(response)) }
+    }
+
+    func fail(_ error: RPCError) {
+        let first: Bool = lock.withLock {
+            defer { done = true }
+            return !done
+        }
+        if first { completion(.failure(error)) }
+    }
+
+    /// Marks the call done without answering: its caller has answered already (cancelled or
+    /// deadline exceeded) and its inputs must not be computed.
+    func abandon() { lock.withLock { done = true } }
+}
+
+/// One input of a call waiting for a worker.
+struct InferenceItem: @unchecked Sendable {
+    let call: PredictCall
+    let index: Int
+    let enqueued: UInt64
+}
+
+/// A bounded queue of inputs from which workers take batches: up to `maxBatch` inputs, waiting
+/// at most `maxDelay` after the oldest arrived for others to join.
+final class BatchQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [InferenceItem] = []
+    private var closed = false
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var count: Int { condition.withLock { items.count } }
+
+    /// Adds all of a call's inputs, or none when they do not fit.
+    func enqueue(_ newItems: [InferenceItem]) -> Bool {
+        condition.withLock {
+            guard !closed, items.count + newItems.count <= capacity else { return false }
+            items += newItems
+            condition.broadcast()
+            return true
+        }
+    }
+
+    /// The next batch, or nil once closed and empty.
+    func nextBatch(maxBatch: Int, maxDelayNanos: UInt64) -> [InferenceItem]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            while items.isEmpty && !closed { condition.wait() }
+            if items.isEmpty { return nil }
+            let due = items[0].enqueued + maxDelayNanos
+            while items.count < maxBatch && !closed && !items.isEmpty {
+                let now = uptimeNanos()
+                if now >= due { break }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
+            }
+            // Another worker may have taken everything while this one waited.
+            if items.isEmpty { continue }
+            let batch = Array(items.prefix(maxBatch))
+            items.removeFirst(batch.count)
+            return batch
+        }
+    }
+
+    func close() {
+        condition.withLock {
+            closed = true
+            condition.broadcast()
+        }
+    }
+}
+
+/// The worker threads of one model: each takes batches from the model's queue, decodes and
+/// preprocesses them (never on an event loop), runs the forward pass and answers the calls.
+public final class ModelWorkers: @unchecked Sendable {
+    let model: LoadedModel
+    let queue: BatchQueue
+    private let config: ServerConfig
+    private var threads: [Thread] = []
+    private let finished = DispatchGroup()
+    /// Inputs computed so far (tests read it to show that expired inputs are not computed).
+    public let computedInputs = ManagedCounter()
+
+    init(model: LoadedModel, config: ServerConfig) {
+        self.model = model
+        self.config = config
+        queue = BatchQueue(capacity: config.queueSize)
+    }
+
+    func start() {
+        guard let weights = model.weights else { return }
+        for i in 0..<config.workers {
+            finished.enter()
+            let engine = TNTEngine(weights: weights, maxBatch: config.maxBatch, threads: config.threadsPerWorker)
+            let thread = Thread { [self] in
+                work(engine: engine)
+                finished.leave()
+            }
+            thread.name = "tnt-worker-\(model.name)-\(i)"
+            thread.stackSize = 8 << 20
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    /// Stops taking new inputs once the queue is empty and waits for the workers to end.
+    func stop() {
+        queue.close()
+        finished.wait()
+    }
+
+    private func work(engine: TNTEngine) {
+        let c = model.weights!.config
+        var input = [Float](repeating: 0, count: config.maxBatch * c.inputSize)
+        var logits = [Float](repeating: 0, count: config.maxBatch * c.classNum)
+        var features = [Float](repeating: 0, count: config.maxBatch * c.embedDim)
+        while let batch = queue.nextBatch(maxBatch: config.maxBatch, maxDelayNanos: UInt64(config.maxQueueDelayMicros) * 1000) {
+            let start = uptimeNanos()
+            var live: [(item: InferenceItem, preprocessNanos: UInt64)] = []
+            for item in batch {
+                if item.call.isDone { continue }
+                if let deadline = item.call.deadline, start >= deadline {
+                    item.call.fail(RPCError(.deadlineExceeded, "deadline passed while queued; not computed"))
+                    continue
+                }
+                let t0 = uptimeNanos()
+                do {
+                    let tensor = try preprocess(item.call.request.inputs[item.index], config: c)
+                    input.withUnsafeMutableBufferPointer {
+                        ($0.baseAddress! + live.count * c.inputSize).update(from: tensor, count: c.inputSize)
+                    }
+                    live.append((item, uptimeNanos() - t0))
+                } catch let error as RPCError {
+                    item.call.fail(RPCError(error.code, "input \(item.index): \(error.message)"))
+                } catch {
+                    item.call.fail(RPCError(.invalidArgument, "input \(item.index): \(error)"))
+                }
+            }
+            guard !live.isEmpty else { continue }
+            let computeStart = uptimeNanos()
+            input.withUnsafeBufferPointer { i in
+                logits.withUnsafeMutableBufferPointer { l in
+                    features.withUnsafeMutableBufferPointer { f in
+                        engine.run(input: i.baseAddress!, batch: live.count, logits: l.baseAddress!, features: f.baseAddress!)
+                    }
+                }
+            }
+            let computeNanos = uptimeNanos() - computeStart
+            computedInputs.add(live.count)
+            for (k, entry) in live.enumerated() {
+                let request = entry.item.call.request
+                let row = Array(logits[k * c.classNum..<(k + 1) * c.classNum])
+                let probabilities = row.withUnsafeBufferPointer { Classify.softmax($0) }
+                let ids = Classify.topK(probabilities, k: entry.item.call.topK)
+                let result = Classification(
+                    classIDs: ids, scores: ids.map { probabilities[$0] },
+                    labelNames: model.labels.isEmpty ? [] : ids.map { model.labels[$0] },
+                    probabilities: request.returnProbabilities ? probabilities : [],
+                    logits: request.returnLogits ? row : [],
+                    features: request.returnFeatures ? Array(features[k * c.embedDim..<(k + 1) * c.embedDim]) : [],
+                    timings: Timings(queueMicros: (start - entry.item.enqueued) / 1000, preprocessMicros: entry.preprocessNanos / 1000,
+                                     computeMicros: computeNanos / 1000, batchSize: live.count))
+                entry.item.call.complete(index: entry.item.index, with: result)
+            }
+        }
+    }
+
+    private func preprocess(_ input: PredictInput, config c: TNTConfig) throws -> [Float] {
+        let limits = config.decodeLimits
+        switch input {
+        case .encodedImage(let bytes):
+            return try Preprocessor.tensor(try ImageDecoder.decode(bytes, limits: limits), config: model.preprocess, limits: limits)
+        case .rgb(let width, let height, let pixels):
+            guard width > 0, height > 0, width <= limits.maxSide, height <= limits.maxSide, width * height <= limits.maxPixels else {
+                throw RPCError(.invalidArgument, "rgb image of \(width)x\(height) pixels is empty or above the limit of \(limits.maxPixels)")
+            }
+            guard pixels.count == width * height * 3 else {
+                throw RPCError(.invalidArgument, "rgb image of \(width)x\(height) needs \(width * height * 3) bytes, got \(pixels.count)")
+            }
+            return try Preprocessor.tensor(RGBImage(width: width, height: height, pixels: pixels), config: model.preprocess, limits: limits)
+        case .tensor(let shape, let data):
+            let expected = [c.inChans, c.imgSize, c.imgSize]
+            guard shape == expected || shape == [1] + expected else {
+                throw RPCError(.invalidArgument, "tensor shape \(shape) is not \(expected)")
+            }
+            guard data.count == c.inputSize else {
+                throw RPCError(.invalidArgument, "tensor holds \(data.count) values; shape \(expected) needs \(c.inputSize)")
+            }
+            return data
+        }
+    }
+}
+
+/// A counter shared across threads.
+public final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    public var current: Int { lock.withLock { value } }
+
+    func add(_ n: Int) { lock.withLock { value += n } }
+}

@@ -1,0 +1,28 @@
+import TNTImage
+
+/// Everything `tnt-server` can be told; defaults fit a 2-core machine (docs/PERFORMANCE.md).
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 50051
+    public var modelsDirectory = "models"
+    /// Worker threads per model, each running its own forward passes.
+    public var workers = 2
+    /// OpenBLAS / intra-op threads per worker.
+    public var threadsPerWorker = 1
+    public var maxBatch = 8
+    /// How long the first request of a batch may wait for others, in microseconds.
+    public var maxQueueDelayMicros = 2_000
+    /// Inputs waiting per model; beyond it calls are refused at once with UNAVAILABLE.
+    public var queueSize = 256
+    public var maxFrameSize = 16 << 20
+    public var maxConcurrentCallsPerConnection = 256
+    public var maxConnections = 1024
+    /// Seconds a connection may stay idle (no call in flight, nothing received) before GOAWAY.
+    public var idleTimeoutSeconds = 300
+    /// Seconds in-flight calls get to finish on shutdown.
+    public var shutdownGraceSeconds = 30
+    public var maxInputsPerCall = 64
+    public var decodeLimits = DecodeLimits()
+
+    public init() {}
+}

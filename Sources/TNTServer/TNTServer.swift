@@ -1,0 +1,55 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TNTProtocol
+
+/// The RPC server as a swift-service-lifecycle `Service`: it serves until graceful shutdown,
+/// then stops accepting, sends GOAWAY, lets calls in flight finish within the grace period,
+/// and returns.
+public final class TNTServer: Service, @unchecked Sendable {
+    public let core: ServerCore
+    private let group: MultiThreadedEventLoopGroup
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    /// - Parameter onListening: called with the bound address (port 0 picks a free port).
+    public init(config: ServerConfig, logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) throws {
+        core = try ServerCore(config: config, logger: logger)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let core = self.core
+        let config = core.config
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(allTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: config.maxFrameSize)))
+                    try sync.addHandler(ConnectionHandler(core: core))
+                }
+            }
+            .bind(host: config.host, port: config.port).get()
+        core.logger.info("listening", metadata: ["address": "\(channel.localAddress!)"])
+        onListening(channel.localAddress!)
+
+        try? await gracefulShutdown()
+
+        core.logger.info("draining", metadata: ["calls_in_flight": "\(core.callsInFlight)"])
+        core.startDraining()
+        try? await channel.close()
+        let graceEnd = ContinuousClock.now + .seconds(config.shutdownGraceSeconds)
+        while core.callsInFlight > 0 && ContinuousClock.now < graceEnd {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        core.logger.info("stopping", metadata: ["unanswered_calls": "\(core.callsInFlight)"])
+        core.closeAllConnections()
+        core.stopWorkers()
+        try await group.shutdownGracefully()
+    }
+}
