@@ -82,6 +82,13 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "TNTClient", "TNTProtocol", "TNTModel", "TNTImage",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "TNTImageTests",
             dependencies: ["TNTImage", "TNTModel"],
             resources: [.copy("Fixtures")]

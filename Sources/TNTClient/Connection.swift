@@ -45,6 +45,13 @@ public final class Connection: Sendable {
         return try await response.get()
     }
 
+    /// Sends a REQUEST frame whose payload is `envelope` as given, valid or not (for tests of
+    /// malformed input), and returns the server's answer.
+    public func call(rawEnvelope envelope: [UInt8]) async throws -> ResponseEnvelope {
+        let handler = self.handler
+        return try await channel.eventLoop.submit { handler.value.start(rawEnvelope: envelope).response }.get().get()
+    }
+
     public func cancel(streamID: UInt32) {
         let handler = self.handler
         channel.eventLoop.execute { handler.value.cancel(streamID) }
@@ -97,6 +104,10 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     func start(_ request: RequestEnvelope) -> (streamID: UInt32, response: EventLoopFuture<ResponseEnvelope>) {
+        start(rawEnvelope: request.protobuf())
+    }
+
+    func start(rawEnvelope: [UInt8]) -> (streamID: UInt32, response: EventLoopFuture<ResponseEnvelope>) {
         let context = self.context!
         let id = nextStreamID
         nextStreamID += 1
@@ -106,7 +117,7 @@ final class ClientHandler: ChannelInboundHandler {
             return (id, promise.futureResult)
         }
         pending[id] = promise
-        write(Frame(type: .request, streamID: id, payload: ByteBuffer(bytes: request.protobuf())))
+        write(Frame(type: .request, streamID: id, payload: ByteBuffer(bytes: rawEnvelope)))
         return (id, promise.futureResult)
     }
 

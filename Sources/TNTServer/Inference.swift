@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TNTImage
 import TNTModel
 import TNTProtocol
@@ -122,14 +123,16 @@ public final class ModelWorkers: @unchecked Sendable {
     let model: LoadedModel
     let queue: BatchQueue
     private let config: ServerConfig
+    private let logger: Logger
     private var threads: [Thread] = []
     private let finished = DispatchGroup()
     /// Inputs computed so far (tests read it to show that expired inputs are not computed).
     public let computedInputs = ManagedCounter()
 
-    init(model: LoadedModel, config: ServerConfig) {
+    init(model: LoadedModel, config: ServerConfig, logger: Logger) {
         self.model = model
         self.config = config
+        self.logger = logger
         queue = BatchQueue(capacity: config.queueSize)
     }
 
@@ -164,8 +167,12 @@ public final class ModelWorkers: @unchecked Sendable {
             let start = uptimeNanos()
             var live: [(item: InferenceItem, preprocessNanos: UInt64)] = []
             for item in batch {
-                if item.call.isDone { continue }
+                if item.call.isDone {
+                    logger.debug("input not computed: its call is already answered", metadata: ["input": "\(item.index)"])
+                    continue
+                }
                 if let deadline = item.call.deadline, start >= deadline {
+                    logger.debug("input not computed: deadline passed in the queue", metadata: ["input": "\(item.index)"])
                     item.call.fail(RPCError(.deadlineExceeded, "deadline passed while queued; not computed"))
                     continue
                 }

@@ -22,7 +22,7 @@ public final class ServerCore: @unchecked Sendable {
         repository = try ModelRepository(directory: config.modelsDirectory)
         var workers: [String: ModelWorkers] = [:]
         for (name, model) in repository.models where model.isReady {
-            workers[name] = ModelWorkers(model: model, config: config)
+            workers[name] = ModelWorkers(model: model, config: config, logger: logger)
         }
         self.workers = workers
         for info in repository.infos {

@@ -1,0 +1,122 @@
+import Foundation
+import TNTClient
+import TNTProtocol
+
+/// A real `tnt-server` process on 127.0.0.1 with an ephemeral port, serving a model
+/// repository made for the test: `tiny` (the bundled tiny TNT with labels) and `broken`.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let repository: String
+    private let stderrPipe = Pipe()
+    private let stderrData = LockedData()
+
+    static let repositoryRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    /// The directory holding the built products: tnt-server sits beside the test runner.
+    static let products: URL = {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if FileManager.default.fileExists(atPath: beside.appendingPathComponent("tnt-server").path) { return beside }
+        return repositoryRoot.appendingPathComponent(".build/debug")
+    }()
+
+    init(_ arguments: [String] = [], file: StaticString = #filePath) throws {
+        repository = NSTemporaryDirectory() + "tnt-models-" + UUID().uuidString
+        try Self.makeRepository(at: repository)
+        process.executableURL = Self.products.appendingPathComponent("tnt-server")
+        process.arguments = ["--port", "0", "--models", repository, "--log-level", "debug"] + arguments
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderrPipe
+        let sink = stderrData
+        stderrPipe.fileHandleForReading.readabilityHandler = { handle in sink.append(handle.availableData) }
+        try process.run()
+        // Wait for "tnt-server listening on HOST:PORT".
+        var line = Data()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let byte = stdout.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            if byte == Data("\n".utf8) {
+                let text = String(decoding: line, as: UTF8.self)
+                if let range = text.range(of: "listening on "), let colon = text.lastIndex(of: ":"), colon > range.upperBound {
+                    port = Int(text[text.index(after: colon)...])!
+                    return
+                }
+                line.removeAll()
+            } else {
+                line.append(byte)
+            }
+        }
+        process.terminate()
+        throw RPCError(.unavailable, "tnt-server did not start: \(String(decoding: sink.value, as: UTF8.self))")
+    }
+
+    static func makeRepository(at path: String) throws {
+        let fm = FileManager.default
+        let fixture = repositoryRoot.appendingPathComponent("Tests/TNTModelTests/Fixtures/tiny-sharp")
+        try fm.createDirectory(atPath: path + "/tiny", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: fixture.path + "/weights.safetensors", toPath: path + "/tiny/weights.safetensors")
+        let config = try String(contentsOf: fixture.appendingPathComponent("config.json"), encoding: .utf8)
+        try #"{"architecture": \#(config), "weights": "weights.safetensors", "labels": "labels.txt"}"#
+            .write(toFile: path + "/tiny/model.json", atomically: true, encoding: .utf8)
+        try (0..<10).map { "digit \($0)\n" }.joined().write(toFile: path + "/tiny/labels.txt", atomically: true, encoding: .utf8)
+        try fm.createDirectory(atPath: path + "/broken", withIntermediateDirectories: true)
+        try #"{"architecture": "tnt_small", "weights": "missing.safetensors"}"#
+            .write(toFile: path + "/broken/model.json", atomically: true, encoding: .utf8)
+    }
+
+    var endpoint: String { "127.0.0.1:\(port)" }
+
+    var stderr: String { String(decoding: stderrData.value, as: UTF8.self) }
+
+    func client() async throws -> TNTClient { try await TNTClient.connect(endpoint) }
+
+    func connection() async throws -> Connection { try await Connection.connect(host: "127.0.0.1", port: port) }
+
+    /// SIGTERM, then the exit status.
+    func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: repository)
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}
+
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+
+    func raise() { lock.withLock { raised = true } }
+    var isRaised: Bool { lock.withLock { raised } }
+}
+
+final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    func append(_ more: Data) { lock.withLock { data.append(more) } }
+    var value: Data { lock.withLock { data } }
+}
+
+/// Test images: real photographs and PngSuite files from the other test targets' fixtures.
+enum TestImages {
+    static func bytes(_ relative: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: ServerProcess.repositoryRoot.appendingPathComponent(relative)))
+    }
+
+    static let paths = [
+        "Tests/TNTImageTests/Fixtures/pipeline/china.jpg",
+        "Tests/TNTImageTests/Fixtures/pipeline/flower.jpg",
+        "Tests/TNTImageTests/Fixtures/jpeg/grayscale.jpg",
+        "Tests/TNTImageTests/Fixtures/resize/40x30_to_331x248.png",
+    ]
+}
