@@ -32,14 +32,17 @@ test-swift:
 test-python:
 	python3 -m pytest -q tools/tests
 
-# Forward-pass speed beside ONNX Runtime (docs/PERFORMANCE.md).
+# Speed beside references (docs/PERFORMANCE.md).
 bench: release
 	tools/install-deps.sh --bench
+	$(SWIFT) build -c release --product tnt-server
 	bench/model_vs_onnxruntime.sh
+	python3 bench/preprocess_vs_paddleclas.py
+	bench/rpc_vs_model.sh
 
 serve:
-	@echo "tnt-server arrives with issue [3 of 6]; today: make test, make bench, .build/release/tnt forward" >&2
-	@exit 2
+	@if [ -d models ]; then tools/install-deps.sh && $(SWIFT) build -c release --product tnt-server && .build/release/tnt-server --models models; \
+	else echo "no bundled model yet (issue [6 of 6]); serve your own: .build/release/tnt-server --models DIR (see README)" >&2; exit 2; fi
 
 clean:
 	rm -rf .build

@@ -9,7 +9,7 @@ public struct ServerConfig: Sendable {
     public var workers = 2
     /// OpenBLAS / intra-op threads per worker.
     public var threadsPerWorker = 1
-    public var maxBatch = 8
+    public var maxBatch = 4
     /// How long the first request of a batch may wait for others, in microseconds.
     public var maxQueueDelayMicros = 2_000
     /// Inputs waiting per model; beyond it calls are refused at once with UNAVAILABLE.

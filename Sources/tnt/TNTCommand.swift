@@ -9,11 +9,11 @@ struct TNTCommand: AsyncParsableCommand {
     )
 }
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures beside a reference measured in the same run.",
-        subcommands: [BenchModelCommand.self, BenchPreprocessCommand.self]
+        subcommands: [BenchModelCommand.self, BenchPreprocessCommand.self, BenchRPCCommand.self]
     )
 }
 

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import TNTClient
+import TNTModel
+import TNTProtocol
+
+struct BenchRPCCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rpc",
+        abstract: "Load a running server: calls/s and p50/p90/p99 latency for Health or single-input Predict calls."
+    )
+
+    enum BenchMethod: String, ExpressibleByArgument { case health, predict }
+
+    @Option(help: "The server, HOST:PORT.") var server: String
+    @Option(help: "health or predict.") var method: BenchMethod = .health
+    @Option(help: "Connections, shared round robin by the callers.") var connections = 1
+    @Option(help: "Callers, each with one call in flight at a time.") var concurrency = 1
+    @Option(help: "Seconds of load after a one-second warm-up.") var seconds = 5.0
+    @Option(help: "Model for predict; the server's default when empty.") var model = ""
+    @Option(help: "Image to send with predict (PNG or JPEG).") var image: String?
+    @Flag(help: "Send a random preprocessed tensor instead of an image.") var tensor = false
+
+    func run() async throws {
+        guard concurrency > 0, connections > 0 else { throw ValidationError("--concurrency and --connections must be positive") }
+        var clients: [TNTClient] = []
+        for _ in 0..<connections { clients.append(try await TNTClient.connect(server)) }
+        let payload = try await requestPayload(clients[0])
+        let method = self.method == .health ? Method.healthCheck : Method.predict
+        let calls = clients
+        _ = try await load(calls, method, payload, seconds: 1)  // warm-up
+        let (latencies, completedInWindow) = try await load(calls, method, payload, seconds: seconds)
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+        print(String(format: "%@ × %d callers on %d connections: %d calls completed in %.1f s = %.1f calls/s; latency ms p50 %.2f, p90 %.2f, p99 %.2f",
+                     self.method.rawValue, concurrency, connections, completedInWindow, seconds, Double(completedInWindow) / seconds,
+                     percentile(0.5), percentile(0.9), percentile(0.99)))
+        for client in clients { await client.close() }
+    }
+
+    private func requestPayload(_ client: TNTClient) async throws -> [UInt8] {
+        switch method {
+        case .health:
+            return HealthCheckRequest().protobuf()
+        case .predict:
+            if let image {
+                guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read '\(image)'") }
+                return PredictRequest(model: model, inputs: [.encodedImage([UInt8](data))]).protobuf()
+            }
+            guard tensor else { throw ValidationError("predict needs --image FILE or --tensor") }
+            let models = try await client.listModels()
+            guard let info = models.first(where: { model.isEmpty ? $0.state == .ready : $0.name == model }) else {
+                throw ValidationError("no ready model '\(model)' on the server")
+            }
+            var rng = SplitMix64(seed: 3)
+            let count = info.inputShape.reduce(1, *)
+            return PredictRequest(model: info.name, inputs: [.tensor(shape: info.inputShape, data: (0..<count).map { _ in Float.random(in: -1...1, using: &rng) })]).protobuf()
+        }
+    }
+
+    /// `concurrency` callers, each looping one call at a time until `seconds` pass. Returns
+    /// every latency and how many calls completed inside the window (the throughput's count:
+    /// calls still running at the end would otherwise stretch the window).
+    private func load(_ clients: [TNTClient], _ method: String, _ payload: [UInt8], seconds: Double) async throws -> ([Double], Int) {
+        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        return try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
+            for caller in 0..<concurrency {
+                let client = clients[caller % clients.count]
+                group.addTask {
+                    var mine: [Double] = []
+                    var inWindow = 0
+                    while ContinuousClock.now < end {
+                        let t0 = ContinuousClock.now
+                        _ = try await client.call(method, payload)
+                        let t1 = ContinuousClock.now
+                        if t1 <= end { inWindow += 1 }
+                        let d = t1 - t0
+                        mine.append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+                    }
+                    return (mine, inWindow)
+                }
+            }
+            var all: [Double] = [], completed = 0
+            for try await (part, count) in group {
+                all += part
+                completed += count
+            }
+            return (all, completed)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# RPC throughput and latency of tnt-server (release) on TNT_small, beside `tnt bench model`
+# in the same run. Client and server share this machine's cores.
+#   bench/rpc_vs_model.sh [seconds per measurement]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+work=.build/bench
+tnt=.build/release/tnt
+server_bin=.build/release/tnt-server
+mkdir -p "$work/models/tnt_small"
+[[ -f $work/tnt_small/weights.safetensors ]] || python3 tools/make_reference.py --arch tnt_small --weights sharp --batch 8 --seed 11 --out $work/tnt_small 2>&1 | grep -v -i warn
+ln -sf "$PWD/$work/tnt_small/weights.safetensors" "$work/models/tnt_small/weights.safetensors"
+echo '{"architecture": "tnt_small", "weights": "weights.safetensors"}' > "$work/models/tnt_small/model.json"
+image=Tests/TNTImageTests/Fixtures/pipeline/china.jpg
+
+start_server() {
+    "$server_bin" --port 0 --models "$work/models" --log-level warning "$@" > "$work/server.out" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/server.out")
+        [[ -n "$port" ]] && return
+        sleep 0.1
+    done
+    echo "server did not start" >&2; exit 1
+}
+stop_server() { kill -TERM "$server_pid"; wait "$server_pid"; }
+
+echo "## $(date -u +%FT%TZ), $(nproc) cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+start_server --workers 2 --blas-threads 1 --max-batch 4
+echo; echo "### Health"
+$tnt bench rpc --server 127.0.0.1:$port --method health --concurrency 1 --seconds "$seconds"
+$tnt bench rpc --server 127.0.0.1:$port --method health --concurrency 64 --connections 8 --seconds "$seconds"
+stop_server
+
+predict() {
+    echo; echo "### Predict, 16 concurrent single-image callers: $*"
+    start_server "$@"
+    $tnt bench rpc --server 127.0.0.1:$port --method predict --image $image --concurrency 16 --connections 4 --seconds "$seconds"
+    stop_server
+}
+for round in 1 2; do
+    echo; echo "## round $round"
+    echo; echo "### tnt bench model (server stopped)"
+    $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,4,8 --threads 2 --seconds "$seconds" | grep -E "^\\| [0-9]"
+    predict --workers 2 --blas-threads 1 --max-batch 4
+    predict --workers 2 --blas-threads 1 --max-batch 1
+    predict --workers 1 --blas-threads 2 --max-batch 8
+    predict --workers 1 --blas-threads 2 --max-batch 1
+done
