@@ -90,6 +90,7 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "TNTServerTests", dependencies: ["TNTServer", "TNTProtocol"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -301,3 +301,44 @@ func rawExchange(port: Int, send bytes: [UInt8]) throws -> [UInt8] {
     }
     return received
 }
+
+/// The per-connection, per-server and idle limits.
+@Suite(.serialized) struct LimitTests {
+    @Test func callsPerConnectionLimit() async throws {
+        let server = try ServerProcess(["--max-calls-per-connection", "2", "--max-queue-delay-us", "2000000", "--max-batch", "64"])
+        defer { #expect(server.stop() == 0) }
+        let connection = try await server.connection()
+        let image = try TestImages.bytes(TestImages.paths[0])
+        let request = RequestEnvelope(method: Method.predict, payload: PredictRequest(inputs: [.encodedImage(image)]).protobuf())
+        let (_, first) = try await connection.start(request)
+        let (_, second) = try await connection.start(request)
+        let third = try await connection.call(request)
+        #expect(third.status == .resourceExhausted)
+        #expect(third.message.contains("limit is 2"))
+        #expect(try await first.get().status == .ok)
+        #expect(try await second.get().status == .ok)
+    }
+
+    @Test func connectionLimit() async throws {
+        let server = try ServerProcess(["--max-connections", "1"])
+        defer { #expect(server.stop() == 0) }
+        let first = try await server.client()
+        #expect(try await first.health() == .serving)
+        let second = try await server.connection()
+        try await second.closeFuture.get()
+        let goAway = try #require(try await second.goAway())
+        #expect(goAway.status == .resourceExhausted && goAway.message.contains("limit of 1 connections"))
+        #expect(try await first.health() == .serving)
+        await first.close()
+    }
+
+    @Test func idleConnectionIsSentGoAway() async throws {
+        let server = try ServerProcess(["--idle-timeout", "1"])
+        defer { #expect(server.stop() == 0) }
+        let connection = try await server.connection()
+        _ = try await connection.ping()
+        try await connection.closeFuture.get()
+        let goAway = try #require(try await connection.goAway())
+        #expect(goAway.status == .ok && goAway.message.contains("idle"))
+    }
+}
