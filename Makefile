@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 REFERENCE_DIR ?= $(CURDIR)/.build/reference
 
-.PHONY: all deps build release test proto-check test-swift test-python fixtures bench serve clean
+.PHONY: all deps build release test proto-check test-swift test-python fixtures bench fuzz serve clean
 
 all: build
 
@@ -43,6 +43,13 @@ bench: release
 serve:
 	@if [ -d models ]; then tools/install-deps.sh && $(SWIFT) build -c release --product tnt-server && .build/release/tnt-server --models models; \
 	else echo "no bundled model yet (issue [6 of 6]); serve your own: .build/release/tnt-server --models DIR (see README)" >&2; exit 2; fi
+
+# libFuzzer + AddressSanitizer over the protobuf-c decode path (FUZZ_SECONDS, default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(SWIFT) build --product fuzz-protocol --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING --scratch-path .build-fuzz
+	mkdir -p .build-fuzz/corpus
+	SWIFT_BACKTRACE=enable=no .build-fuzz/debug/fuzz-protocol -max_total_time=$(FUZZ_SECONDS) -max_len=4096 .build-fuzz/corpus
 
 clean:
 	rm -rf .build

@@ -59,6 +59,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // libFuzzer harness for the message decoders (make fuzz); a replay tool otherwise.
+        .executableTarget(name: "fuzz-protocol", dependencies: ["TNTProtocol"]),
         .executableTarget(
             name: "tnt-server",
             dependencies: [
