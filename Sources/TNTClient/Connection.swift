@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import TNTProtocol
@@ -7,6 +8,7 @@ import TNTProtocol
 public final class Connection: Sendable {
     let channel: Channel
     private let handler: NIOLoopBound<ClientHandler>
+    private let status: ConnectionStatus
 
     /// Connects and sends the preface; the server's preface is checked as it arrives.
     public static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20,
@@ -21,16 +23,21 @@ public final class Connection: Sendable {
                 }
             }
             .connect(host: host, port: port).get()
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+        let (handler, status) = try await channel.eventLoop.submit {
+            let handler = try channel.pipeline.syncOperations.handler(type: ClientHandler.self)
+            return (NIOLoopBound(handler, eventLoop: channel.eventLoop), handler.status)
         }.get()
-        return Connection(channel: channel, handler: handler)
+        return Connection(channel: channel, handler: handler, status: status)
     }
 
-    init(channel: Channel, handler: NIOLoopBound<ClientHandler>) {
+    init(channel: Channel, handler: NIOLoopBound<ClientHandler>, status: ConnectionStatus) {
         self.channel = channel
         self.handler = handler
+        self.status = status
     }
+
+    /// Open, and no GOAWAY received: new calls may start here.
+    public var isUsable: Bool { channel.isActive && !status.goAwayReceived }
 
     /// Starts a call; returns its stream id (for `cancel`) and its response.
     public func start(_ request: RequestEnvelope) async throws -> (streamID: UInt32, response: EventLoopFuture<ResponseEnvelope>) {
@@ -86,10 +93,26 @@ public final class Connection: Sendable {
     }
 }
 
+/// A call the server did not process, so it is safe to send again (to any server).
+public struct NotProcessed: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "not processed: \(reason)" }
+}
+
+/// What the connection's event loop tells other threads.
+final class ConnectionStatus: @unchecked Sendable {
+    private let lock = NSLock()
+    private var goAway = false
+
+    var goAwayReceived: Bool { lock.withLock { goAway } }
+    func markGoAway() { lock.withLock { goAway = true } }
+}
+
 final class ClientHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
+    let status = ConnectionStatus()
     private var context: ChannelHandlerContext?
     private var nextStreamID: UInt32 = 1
     private var pending: [UInt32: EventLoopPromise<ResponseEnvelope>] = [:]
@@ -113,7 +136,7 @@ final class ClientHandler: ChannelInboundHandler {
         nextStreamID += 1
         let promise = context.eventLoop.makePromise(of: ResponseEnvelope.self)
         guard context.channel.isActive, receivedGoAway == nil else {
-            promise.fail(RPCError(.unavailable, receivedGoAway.map { "server sent GOAWAY: \($0.message)" } ?? "connection is closed"))
+            promise.fail(NotProcessed(reason: receivedGoAway.map { "server sent GOAWAY: \($0.message)" } ?? "connection is closed"))
             return (id, promise.futureResult)
         }
         pending[id] = promise
@@ -158,10 +181,11 @@ final class ClientHandler: ChannelInboundHandler {
             let goAway = (try? GoAway(protobuf: Array(frame.payload.readableBytesView)))
                 ?? GoAway(lastStreamID: 0, status: .unavailable, message: "malformed GOAWAY")
             receivedGoAway = goAway
+            status.markGoAway()
             // Calls above last_stream_id were not processed: safe to retry elsewhere.
             for (id, promise) in pending where id > goAway.lastStreamID {
                 pending.removeValue(forKey: id)
-                promise.fail(RPCError(.unavailable, "not processed: server sent GOAWAY (\(goAway.message))"))
+                promise.fail(NotProcessed(reason: "server sent GOAWAY (\(goAway.message))"))
             }
         case .request, .cancel:
             break
@@ -170,7 +194,8 @@ final class ClientHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let reason = receivedGoAway.map { "connection closed after GOAWAY: \($0.status.name) \($0.message)" } ?? "connection closed"
-        for (_, promise) in pending { promise.fail(RPCError(.unavailable, reason)) }
+        // These calls reached the server and may have run: not safe to send again.
+        for (_, promise) in pending { promise.fail(RPCError(.unavailable, reason + " with the call in flight")) }
         pending.removeAll()
         for promise in pings { promise.fail(RPCError(.unavailable, reason)) }
         pings.removeAll()

@@ -1,45 +1,139 @@
+import Foundation
 import NIOCore
+import NIOPosix
 import TNTProtocol
 
-/// A client of one TNTServe server, over one connection with many calls in flight.
-/// Issue [4 of 6] grows this into the full SDK (endpoints, retries); the calls stay.
+/// A client of one or more TNTServe servers.
+///
+/// One connection per endpoint, shared by every call (many in flight at once); calls go round
+/// robin over the endpoints; an endpoint that fails is ejected and retried after a backoff.
+/// Calls the server did not process are retried, within the call's timeout, per `retry`.
+///
+/// ```swift
+/// let client = try TNTClient(endpoints: ["10.0.0.5:50051", "10.0.0.6:50051"])
+/// let result = try await client.predict(image: jpegBytes, topK: 5)
+/// print(result.classIDs, result.scores, result.labelNames)
+/// ```
 public final class TNTClient: Sendable {
-    public let connection: Connection
+    private let pool: EndpointPool
+    /// The retry policy for calls.
+    public let retry: RetryPolicy
 
-    /// Connects to `host:port`.
-    public static func connect(_ endpoint: String) async throws -> TNTClient {
-        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
-            throw RPCError(.invalidArgument, "endpoint '\(endpoint)' is not host:port")
+    /// - Parameters:
+    ///   - endpoints: `host:port` strings; at least one.
+    ///   - retry: how calls the server did not process are sent again.
+    ///   - group: the NIO event loops for the connections.
+    public init(endpoints: [String], retry: RetryPolicy = RetryPolicy(),
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        guard !endpoints.isEmpty else { throw RPCError(.invalidArgument, "a client needs at least one endpoint") }
+        let parsed = try endpoints.map { endpoint -> (host: String, port: Int) in
+            guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]), port > 0 else {
+                throw RPCError(.invalidArgument, "endpoint '\(endpoint)' is not host:port")
+            }
+            return (String(endpoint[..<colon]), port)
         }
-        return TNTClient(connection: try await Connection.connect(host: String(endpoint[..<colon]), port: port))
+        pool = EndpointPool(endpoints: parsed, reconnect: retry, group: group)
+        self.retry = retry
     }
 
-    public init(connection: Connection) { self.connection = connection }
-
-    /// Calls `method` and returns the response payload; a non-OK status throws `RPCError`.
-    /// - Parameter timeout: the call's deadline, relative to now; nil for none.
-    public func call(_ method: String, _ payload: [UInt8], timeout: Duration? = nil, metadata: [MetadataEntry] = []) async throws -> [UInt8] {
-        let micros = timeout.map { UInt64(max(1, $0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000)) } ?? 0
-        let response = try await connection.call(RequestEnvelope(method: method, timeoutMicros: micros, metadata: metadata, payload: payload))
-        guard response.status == .ok else { throw RPCError(response.status, response.message) }
-        return response.payload
+    /// A client of one endpoint, connected before it returns (so a wrong address fails here).
+    public static func connect(_ endpoint: String, retry: RetryPolicy = RetryPolicy()) async throws -> TNTClient {
+        let client = try TNTClient(endpoints: [endpoint], retry: retry)
+        do {
+            _ = try await client.pool.connection(0)
+        } catch let error as NotProcessed {
+            throw RPCError(.unavailable, error.reason)
+        }
+        return client
     }
 
-    public func predict(_ request: PredictRequest, timeout: Duration? = nil) async throws -> PredictResponse {
-        try PredictResponse(protobuf: try await call(Method.predict, request.protobuf(), timeout: timeout))
+    /// Calls `method` with a serialized request; returns the serialized response.
+    /// - Throws: `RPCError` with the server's status, or UNAVAILABLE / DEADLINE_EXCEEDED from
+    ///   the client itself.
+    public func call(_ method: String, _ payload: [UInt8], options: CallOptions = CallOptions()) async throws -> [UInt8] {
+        let deadline = options.timeout.map { ContinuousClock.now + $0 }
+        var lastReason = ""
+        for attempt in 1...max(1, retry.maxAttempts) {
+            var micros: UInt64 = 0
+            if let deadline {
+                let remaining = deadline - .now
+                guard remaining > .zero else { throw RPCError(.deadlineExceeded, "deadline exceeded after \(attempt - 1) attempts; last: \(lastReason)") }
+                micros = UInt64(max(1, remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000))
+            }
+            let index = await pool.pick()
+            do {
+                let connection = try await pool.connection(index)
+                let response = try await connection.call(RequestEnvelope(method: method, timeoutMicros: micros, metadata: options.metadata, payload: payload))
+                if response.status == .unavailable {
+                    // The server refused it before doing any work.
+                    await pool.failed(index)
+                    throw NotProcessed(reason: "\(await pool.name(index)) answered UNAVAILABLE: \(response.message)")
+                }
+                await pool.succeeded(index)
+                guard response.status == .ok else { throw RPCError(response.status, response.message) }
+                return response.payload
+            } catch let error as NotProcessed {
+                lastReason = error.reason
+                await pool.failed(index)
+            } catch let error as RPCError where error.code == .unavailable {
+                // Lost with the connection: it may have run, so it is not sent again.
+                await pool.failed(index)
+                throw error
+            }
+            if attempt < retry.maxAttempts {
+                var pause = retry.backoff(after: attempt)
+                if let deadline { pause = min(pause, max(.zero, deadline - .now)) }
+                try await Task.sleep(for: pause)
+            }
+        }
+        throw RPCError(.unavailable, "no server took the call after \(retry.maxAttempts) attempts; last: \(lastReason)")
     }
 
-    public func health(service: String = "", timeout: Duration? = nil) async throws -> HealthCheckResponse.ServingStatus {
-        try HealthCheckResponse(protobuf: try await call(Method.healthCheck, HealthCheckRequest(service: service).protobuf(), timeout: timeout)).status
+    /// Classifies a batch of inputs in one call.
+    public func predict(_ request: PredictRequest, options: CallOptions = CallOptions()) async throws -> PredictResponse {
+        try PredictResponse(protobuf: try await call(Method.predict, request.protobuf(), options: options))
     }
 
-    public func listModels() async throws -> [ModelInfo] {
-        try ListModelsResponse(protobuf: try await call(Method.listModels, ListModelsRequest().protobuf())).models
+    /// Classifies one encoded PNG or JPEG image.
+    /// - Parameters:
+    ///   - image: the file's bytes; the server reads the format from them.
+    ///   - model: a model name, or "" for the server's default.
+    ///   - topK: classes to return.
+    public func predict(image: [UInt8], model: String = "", topK: Int = 5, options: CallOptions = CallOptions()) async throws -> Classification {
+        try await predict(PredictRequest(model: model, inputs: [.encodedImage(image)], topK: topK), options: options).results[0]
     }
 
-    public func model(named name: String) async throws -> ModelInfo {
-        try ModelInfo(protobuf: try await call(Method.getModel, GetModelRequest(name: name).protobuf()))
+    /// Classifies several encoded images in one call; results in the same order.
+    public func predict(images: [[UInt8]], model: String = "", topK: Int = 5, options: CallOptions = CallOptions()) async throws -> [Classification] {
+        try await predict(PredictRequest(model: model, inputs: images.map { .encodedImage($0) }, topK: topK), options: options).results
     }
 
-    public func close() async { await connection.close() }
+    /// Classifies a preprocessed float32 tensor, shape [3, H, W].
+    public func predict(tensor: [Float], shape: [Int], model: String = "", topK: Int = 5, options: CallOptions = CallOptions()) async throws -> Classification {
+        try await predict(PredictRequest(model: model, inputs: [.tensor(shape: shape, data: tensor)], topK: topK), options: options).results[0]
+    }
+
+    /// Classifies raw interleaved RGB pixels.
+    public func predict(rgb pixels: [UInt8], width: Int, height: Int, model: String = "", topK: Int = 5,
+                        options: CallOptions = CallOptions()) async throws -> Classification {
+        try await predict(PredictRequest(model: model, inputs: [.rgb(width: width, height: height, pixels: pixels)], topK: topK), options: options).results[0]
+    }
+
+    /// grpc.health.v1: "" for the server, a model name for that model.
+    public func health(service: String = "", options: CallOptions = CallOptions()) async throws -> HealthCheckResponse.ServingStatus {
+        try HealthCheckResponse(protobuf: try await call(Method.healthCheck, HealthCheckRequest(service: service).protobuf(), options: options)).status
+    }
+
+    /// Every model of the server's repository, loaded or failed.
+    public func listModels(options: CallOptions = CallOptions()) async throws -> [ModelInfo] {
+        try ListModelsResponse(protobuf: try await call(Method.listModels, ListModelsRequest().protobuf(), options: options)).models
+    }
+
+    /// One model's description; NOT_FOUND when the server has no such model.
+    public func model(named name: String, options: CallOptions = CallOptions()) async throws -> ModelInfo {
+        try ModelInfo(protobuf: try await call(Method.getModel, GetModelRequest(name: name).protobuf(), options: options))
+    }
+
+    /// Closes every connection.
+    public func close() async { await pool.closeAll() }
 }

@@ -25,7 +25,7 @@ struct PredictCommand: AsyncParsableCommand {
             inputs.append(.encodedImage([UInt8](data)))
         }
         let response = try await client.predict(PredictRequest(model: model, inputs: inputs, topK: topK),
-                                                timeout: timeout.map { .milliseconds(Int64($0 * 1000)) })
+                                                options: CallOptions(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }))
         printResults(response.results, files: images, json: json)
     }
 }
@@ -62,8 +62,8 @@ struct HealthCommand: AsyncParsableCommand {
     func run() async throws {
         let status: HealthCheckResponse.ServingStatus
         do {
-            let client = try await TNTClient.connect(server)
-            status = try await client.health(service: service, timeout: .milliseconds(Int64(timeout * 1000)))
+            let client = try await TNTClient.connect(server, retry: .none)
+            status = try await client.health(service: service, options: CallOptions(timeout: .milliseconds(Int64(timeout * 1000))))
             await client.close()
         } catch {
             print("NOT_SERVING (\(error))")

@@ -24,11 +24,11 @@ final class ServerProcess: @unchecked Sendable {
         return repositoryRoot.appendingPathComponent(".build/debug")
     }()
 
-    init(_ arguments: [String] = [], file: StaticString = #filePath) throws {
+    init(_ arguments: [String] = [], port requestedPort: Int = 0) throws {
         repository = NSTemporaryDirectory() + "tnt-models-" + UUID().uuidString
         try Self.makeRepository(at: repository)
         process.executableURL = Self.products.appendingPathComponent("tnt-server")
-        process.arguments = ["--port", "0", "--models", repository, "--log-level", "debug"] + arguments
+        process.arguments = ["--port", "\(requestedPort)", "--models", repository, "--log-level", "debug"] + arguments
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = stderrPipe

@@ -99,7 +99,7 @@ import TNTProtocol
         let server = try ServerProcess()
         defer { #expect(server.stop() == 0) }
         let client = try await server.client()
-        let connection = client.connection
+        let connection = try await server.connection()
 
         // Unknown method.
         var response = try await connection.call(RequestEnvelope(method: "/tnt.v1.Nope/Nothing", payload: []))
@@ -150,7 +150,7 @@ import TNTProtocol
         let client = try await server.client()
         let image = try TestImages.bytes(TestImages.paths[0])
         await #expect {
-            try await client.predict(PredictRequest(inputs: [.encodedImage(image)]), timeout: .milliseconds(100))
+            try await client.predict(PredictRequest(inputs: [.encodedImage(image)]), options: CallOptions(timeout: .milliseconds(100)))
         } throws: { error in (error as? RPCError)?.code == .deadlineExceeded }
         // Once the worker takes the batch, it skips the expired input.
         try await Task.sleep(for: .seconds(3.5))
@@ -164,8 +164,9 @@ import TNTProtocol
         let client = try await server.client()
         let image = try TestImages.bytes(TestImages.paths[0])
         let request = RequestEnvelope(method: Method.predict, payload: PredictRequest(inputs: [.encodedImage(image)]).protobuf())
-        let (id, response) = try await client.connection.start(request)
-        client.connection.cancel(streamID: id)
+        let connection = try await server.connection()
+        let (id, response) = try await connection.start(request)
+        connection.cancel(streamID: id)
         let answer = try await response.get()
         #expect(answer.status == .cancelled)
         #expect(try await client.health() == .serving)
@@ -178,10 +179,11 @@ import TNTProtocol
         let client = try await server.client()
         let image = try TestImages.bytes(TestImages.paths[0])
         let filler = RequestEnvelope(method: Method.predict, payload: PredictRequest(inputs: Array(repeating: .encodedImage(image), count: 4)).protobuf())
-        let (_, first) = try await client.connection.start(filler)
+        let connection = try await server.connection()
+        let (_, first) = try await connection.start(filler)
         let firstAnswered = Flag()
         first.whenComplete { _ in firstAnswered.raise() }
-        let refused = try await client.connection.call(RequestEnvelope(method: Method.predict, payload: PredictRequest(inputs: [.encodedImage(image)]).protobuf()))
+        let refused = try await connection.call(RequestEnvelope(method: Method.predict, payload: PredictRequest(inputs: [.encodedImage(image)]).protobuf()))
         #expect(refused.status == .unavailable)
         #expect(refused.message.contains("queue"))
         // Refused while the queued call still waits for its batch: answered without waiting.
@@ -220,15 +222,16 @@ import TNTProtocol
         let server = try ServerProcess(["--max-queue-delay-us", "300000", "--max-batch", "4"])
         let client = try await server.client()
         let image = try TestImages.bytes(TestImages.paths[0])
+        let connection = try await server.connection()
         var calls: [EventLoopFuture<ResponseEnvelope>] = []
         for _ in 0..<20 {
-            calls.append(try await client.connection.start(RequestEnvelope(method: Method.predict,
+            calls.append(try await connection.start(RequestEnvelope(method: Method.predict,
                                                                             payload: PredictRequest(inputs: [.encodedImage(image)]).protobuf())).response)
         }
-        _ = try await client.connection.ping()  // every REQUEST has reached the server
+        _ = try await connection.ping()  // every REQUEST has reached the server
         kill(server.process.processIdentifier, SIGTERM)
         for call in calls { #expect(try await call.get().status == .ok) }
-        let goAway = try await client.connection.goAway()
+        let goAway = try await connection.goAway()
         #expect(goAway?.status == .unavailable)
         #expect(server.stop() == 0)
         await client.close()

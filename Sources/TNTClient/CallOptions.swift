@@ -1,0 +1,55 @@
+import TNTProtocol
+
+/// Per-call settings.
+public struct CallOptions: Sendable {
+    /// How long the call may take in all, retries and backoff included; nil for no limit.
+    public var timeout: Duration?
+    /// Metadata sent with the call.
+    public var metadata: [MetadataEntry]
+
+    /// - Parameters:
+    ///   - timeout: the call's deadline relative to its start; the server gets what remains of it.
+    ///   - metadata: key/value pairs sent with the call.
+    public init(timeout: Duration? = nil, metadata: [MetadataEntry] = []) {
+        self.timeout = timeout
+        self.metadata = metadata
+    }
+}
+
+/// When and how often a call that the server did not process is sent again.
+///
+/// Only calls known not to have been processed are retried: the connection could not be
+/// made, the server answered UNAVAILABLE (it refuses before doing any work), or its GOAWAY
+/// said the call was not accepted. A call lost with its connection may have run and is not
+/// retried.
+public struct RetryPolicy: Sendable {
+    /// Attempts in all, the first included.
+    public var maxAttempts: Int
+    public var initialBackoff: Duration
+    public var maxBackoff: Duration
+    public var multiplier: Double
+    /// Each backoff is scaled by a random factor in 1 ± jitter.
+    public var jitter: Double
+
+    public init(maxAttempts: Int = 5, initialBackoff: Duration = .milliseconds(50), maxBackoff: Duration = .seconds(2),
+                multiplier: Double = 2, jitter: Double = 0.2) {
+        self.maxAttempts = maxAttempts
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        self.multiplier = multiplier
+        self.jitter = jitter
+    }
+
+    /// No retries.
+    public static let none = RetryPolicy(maxAttempts: 1)
+
+    /// The pause before attempt `attempt + 1` (attempt counts from 1).
+    func backoff(after attempt: Int) -> Duration {
+        let base = Double(initialBackoff.components.seconds) + Double(initialBackoff.components.attoseconds) / 1e18
+        let cap = Double(maxBackoff.components.seconds) + Double(maxBackoff.components.attoseconds) / 1e18
+        let seconds = min(cap, base * pow(multiplier, Double(attempt - 1))) * Double.random(in: (1 - jitter)...(1 + jitter))
+        return .milliseconds(Int64(seconds * 1000))
+    }
+}
+
+import Foundation
