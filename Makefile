@@ -30,7 +30,7 @@ test-swift:
 	TNT_REFERENCE_DIR=$(REFERENCE_DIR) $(SWIFT) test --skip-build
 
 test-python:
-	python3 -m pytest -q tools/tests
+	python3 -m pytest -q tools/tests clients/python/tests
 
 # Speed beside references (docs/PERFORMANCE.md).
 bench: release

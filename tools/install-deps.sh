@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev libturbojpeg0-dev pkg-config)
 # OpenCV and Pillow are the references the image fixtures were made with: pinned.
-PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest opencv-python-headless==5.0.0.93 pillow==13.0.0 scikit-learn six grpcio-tools)
+PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest opencv-python-headless==5.0.0.93 pillow==13.0.0 scikit-learn six grpcio-tools==1.85.1)
 [[ "${1:-}" == "--bench" ]] && PIP_PACKAGES+=(onnxruntime paddle2onnx onnx)
 
 missing=()
@@ -22,5 +22,6 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true
+python3 -m pip install -q --disable-pip-version-check -e ./clients/python 2>&1 | grep -v "Running pip as the 'root' user" || true
 # PaddleClas itself is read from its wheel (tools/paddleclas_source.py), never installed.
 python3 -c "import sys; sys.path.insert(0, 'tools'); import paddleclas_source; paddleclas_source.wheel_path()"

@@ -1,0 +1,40 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+SERVER = os.path.join(ROOT, ".build", "debug", "tnt-server")
+FIXTURE = os.path.join(ROOT, "Tests", "TNTModelTests", "Fixtures", "tiny-sharp")
+
+
+def start_server(repo, *args):
+    os.makedirs(repo / "tiny", exist_ok=True)
+    shutil.copy(os.path.join(FIXTURE, "weights.safetensors"), repo / "tiny")
+    config = json.load(open(os.path.join(FIXTURE, "config.json")))
+    json.dump({"architecture": config, "weights": "weights.safetensors", "labels": "labels.txt"}, open(repo / "tiny" / "model.json", "w"))
+    (repo / "tiny" / "labels.txt").write_text("".join(f"digit {i}\n" for i in range(10)))
+    process = subprocess.Popen([SERVER, "--port", "0", "--models", str(repo), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    assert "listening on" in line, line
+    return process, "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists(SERVER):
+        pytest.skip("build tnt-server first (make test does)")
+    process, endpoint = start_server(tmp_path_factory.mktemp("models"))
+    yield endpoint
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+
+
+def image(name):
+    return os.path.join(ROOT, "Tests", "TNTImageTests", "Fixtures", name)
