@@ -1,0 +1,334 @@
+/* The framing of docs/PROTOCOL.md over a blocking socket, messages through protobuf-c. */
+#define _POSIX_C_SOURCE 200809L
+#include "tnt_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tnt/v1/classifier.pb-c.h"
+#include "tnt/v1/health.pb-c.h"
+#include "tnt/v1/rpc.pb-c.h"
+
+static const uint8_t PREFACE[8] = {'T', 'N', 'T', 'R', 'P', 'C', 1, 0};
+enum { HEADER_SIZE = 12, FRAME_REQUEST = 1, FRAME_RESPONSE = 2, FRAME_PING = 4, FRAME_PONG = 5, FRAME_GOAWAY = 6 };
+
+struct tnt_client {
+    int fd;
+    tnt_client_params params;
+    uint32_t next_stream;
+    char error[512];
+};
+
+tnt_client_params tnt_client_default_params(void) {
+    tnt_client_params p = {30000, 16u << 20};
+    return p;
+}
+
+static int fail(tnt_client *c, int status, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(c->error, sizeof c->error, format, args);
+    va_end(args);
+    return status;
+}
+
+const char *tnt_client_last_error(const tnt_client *client) {
+    return client ? client->error : "no client";
+}
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for `events`, or the deadline (ms, 0 = none) passes. */
+static int wait_ready(int fd, short events, long long deadline) {
+    for (;;) {
+        int timeout = -1;
+        if (deadline) {
+            long long left = deadline - now_ms();
+            if (left <= 0) return 0;
+            timeout = (int)left;
+        }
+        struct pollfd p = {fd, events, 0};
+        int n = poll(&p, 1, timeout);
+        if (n > 0) return 1;
+        if (n == 0) return 0;
+        if (errno != EINTR) return -1;
+    }
+}
+
+static int write_all(tnt_client *c, const uint8_t *data, size_t size, long long deadline) {
+    while (size > 0) {
+        int ready = wait_ready(c->fd, POLLOUT, deadline);
+        if (ready == 0) return fail(c, TNT_DEADLINE_EXCEEDED, "timed out sending");
+        if (ready < 0) return fail(c, TNT_UNAVAILABLE, "poll: %s", strerror(errno));
+        ssize_t n = send(c->fd, data, size, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            return fail(c, TNT_UNAVAILABLE, "connection lost while sending: %s", strerror(errno));
+        }
+        data += n;
+        size -= (size_t)n;
+    }
+    return TNT_OK;
+}
+
+static int read_all(tnt_client *c, uint8_t *data, size_t size, long long deadline) {
+    while (size > 0) {
+        int ready = wait_ready(c->fd, POLLIN, deadline);
+        if (ready == 0) return fail(c, TNT_DEADLINE_EXCEEDED, "no answer within %d ms", c->params.timeout_ms);
+        if (ready < 0) return fail(c, TNT_UNAVAILABLE, "poll: %s", strerror(errno));
+        ssize_t n = recv(c->fd, data, size, 0);
+        if (n == 0) return fail(c, TNT_UNAVAILABLE, "connection closed by the server");
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            return fail(c, TNT_UNAVAILABLE, "connection lost: %s", strerror(errno));
+        }
+        data += n;
+        size -= (size_t)n;
+    }
+    return TNT_OK;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int write_frame(tnt_client *c, uint8_t type, uint32_t stream, const uint8_t *payload, size_t size, long long deadline) {
+    uint8_t header[HEADER_SIZE] = {0};
+    put32(header, (uint32_t)size);
+    header[4] = type;
+    put32(header + 8, stream);
+    int status = write_all(c, header, HEADER_SIZE, deadline);
+    return status != TNT_OK ? status : write_all(c, payload, size, deadline);
+}
+
+int tnt_client_connect(const char *host, int port, const tnt_client_params *params, tnt_client **out) {
+    tnt_client *c = calloc(1, sizeof *c);
+    *out = c;
+    if (!c) return TNT_INTERNAL;
+    c->fd = -1;
+    c->params = params ? *params : tnt_client_default_params();
+    c->next_stream = 1;
+    long long deadline = c->params.timeout_ms ? now_ms() + c->params.timeout_ms : 0;
+
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {0}, *addresses = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, service, &hints, &addresses);
+    if (rc != 0) return fail(c, TNT_UNAVAILABLE, "cannot resolve %s: %s", host, gai_strerror(rc));
+    int status = fail(c, TNT_UNAVAILABLE, "cannot connect to %s:%d", host, port);
+    for (struct addrinfo *a = addresses; a && c->fd < 0; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            status = fail(c, TNT_UNAVAILABLE, "cannot connect to %s:%d: %s", host, port, strerror(errno));
+            close(fd);
+            continue;
+        }
+        int error = 0;
+        socklen_t length = sizeof error;
+        if (wait_ready(fd, POLLOUT, deadline) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0 || error) {
+            status = fail(c, TNT_UNAVAILABLE, "cannot connect to %s:%d: %s", host, port, error ? strerror(error) : "timed out");
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->fd = fd;
+    }
+    freeaddrinfo(addresses);
+    if (c->fd < 0) return status;
+
+    uint8_t preface[8];
+    status = write_all(c, PREFACE, sizeof PREFACE, deadline);
+    if (status == TNT_OK) status = read_all(c, preface, sizeof preface, deadline);
+    if (status != TNT_OK) return status;
+    if (memcmp(preface, PREFACE, sizeof preface) != 0) return fail(c, TNT_UNAVAILABLE, "%s:%d is not a TNTServe server", host, port);
+    c->error[0] = 0;
+    return TNT_OK;
+}
+
+/* One call: sends `request` (packed method message) and fills *payload with the OK answer's
+ * message (caller frees), or returns the error status. */
+static int call(tnt_client *c, const char *method, const uint8_t *request, size_t request_size,
+                uint8_t **payload, size_t *payload_size) {
+    *payload = NULL;
+    *payload_size = 0;
+    if (!c || c->fd < 0) return c ? fail(c, TNT_UNAVAILABLE, "not connected") : TNT_INVALID_ARGUMENT;
+    long long deadline = c->params.timeout_ms ? now_ms() + c->params.timeout_ms : 0;
+
+    Tnt__V1__RequestEnvelope envelope;
+    tnt__v1__request_envelope__init(&envelope);
+    envelope.method = (char *)method;
+    envelope.timeout_us = (uint64_t)c->params.timeout_ms * 1000;
+    envelope.payload.data = (uint8_t *)request;
+    envelope.payload.len = request_size;
+    size_t size = tnt__v1__request_envelope__get_packed_size(&envelope);
+    uint8_t *frame = malloc(size ? size : 1);
+    if (!frame) return fail(c, TNT_INTERNAL, "out of memory");
+    tnt__v1__request_envelope__pack(&envelope, frame);
+    uint32_t stream = c->next_stream++;
+    int status = write_frame(c, FRAME_REQUEST, stream, frame, size, deadline);
+    free(frame);
+    if (status != TNT_OK) return status;
+
+    for (;;) {
+        uint8_t header[HEADER_SIZE];
+        status = read_all(c, header, HEADER_SIZE, deadline);
+        if (status != TNT_OK) return status;
+        uint32_t length = get32(header);
+        uint8_t type = header[4];
+        uint32_t id = get32(header + 8);
+        if (length > c->params.max_frame_size) return fail(c, TNT_INTERNAL, "answer of %u bytes above the limit", length);
+        uint8_t *body = malloc(length ? length : 1);
+        if (!body) return fail(c, TNT_INTERNAL, "out of memory");
+        status = read_all(c, body, length, deadline);
+        if (status != TNT_OK) { free(body); return status; }
+        if (type == FRAME_PING) {
+            status = write_frame(c, FRAME_PONG, 0, body, length, deadline);
+            free(body);
+            if (status != TNT_OK) return status;
+            continue;
+        }
+        if (type == FRAME_GOAWAY) {
+            Tnt__V1__GoAway *goaway = tnt__v1__go_away__unpack(NULL, length, body);
+            free(body);
+            int refused = goaway && goaway->last_stream_id < stream;
+            if (goaway) {
+                fail(c, TNT_UNAVAILABLE, "server sent GOAWAY: %s", goaway->message);
+                tnt__v1__go_away__free_unpacked(goaway, NULL);
+            }
+            if (refused || !goaway) return TNT_UNAVAILABLE;
+            continue;  /* our call was accepted: its answer still comes */
+        }
+        if (type != FRAME_RESPONSE || id != stream) { free(body); continue; }
+        Tnt__V1__ResponseEnvelope *response = tnt__v1__response_envelope__unpack(NULL, length, body);
+        free(body);
+        if (!response) return fail(c, TNT_INTERNAL, "malformed answer from the server");
+        status = (int)response->status;
+        if (status != TNT_OK) {
+            fail(c, status, "%s", response->message ? response->message : "");
+        } else {
+            *payload = malloc(response->payload.len ? response->payload.len : 1);
+            if (*payload) {
+                memcpy(*payload, response->payload.data, response->payload.len);
+                *payload_size = response->payload.len;
+            } else {
+                status = fail(c, TNT_INTERNAL, "out of memory");
+            }
+        }
+        tnt__v1__response_envelope__free_unpacked(response, NULL);
+        return status;
+    }
+}
+
+int tnt_client_predict(tnt_client *client, const char *model, const uint8_t *image, size_t image_size,
+                       int top_k, tnt_classification *result) {
+    if (!client || !image || !result || top_k < 0) return client ? fail(client, TNT_INVALID_ARGUMENT, "bad arguments") : TNT_INVALID_ARGUMENT;
+    memset(result, 0, sizeof *result);
+    Tnt__V1__Input input;
+    tnt__v1__input__init(&input);
+    input.kind_case = TNT__V1__INPUT__KIND_ENCODED_IMAGE;
+    input.encoded_image.data = (uint8_t *)image;
+    input.encoded_image.len = image_size;
+    Tnt__V1__Input *inputs[1] = {&input};
+    Tnt__V1__PredictRequest request;
+    tnt__v1__predict_request__init(&request);
+    request.model = (char *)(model ? model : "");
+    request.n_inputs = 1;
+    request.inputs = inputs;
+    request.top_k = (uint32_t)top_k;
+    size_t size = tnt__v1__predict_request__get_packed_size(&request);
+    uint8_t *packed = malloc(size ? size : 1);
+    if (!packed) return fail(client, TNT_INTERNAL, "out of memory");
+    tnt__v1__predict_request__pack(&request, packed);
+    uint8_t *payload;
+    size_t payload_size;
+    int status = call(client, "/tnt.v1.Classifier/Predict", packed, size, &payload, &payload_size);
+    free(packed);
+    if (status != TNT_OK) return status;
+
+    Tnt__V1__PredictResponse *response = tnt__v1__predict_response__unpack(NULL, payload_size, payload);
+    free(payload);
+    if (!response || response->n_results != 1) {
+        if (response) tnt__v1__predict_response__free_unpacked(response, NULL);
+        return fail(client, TNT_INTERNAL, "malformed PredictResponse");
+    }
+    Tnt__V1__Classification *r = response->results[0];
+    size_t n = r->n_class_ids < r->n_scores ? r->n_class_ids : r->n_scores;
+    result->count = n;
+    result->class_ids = calloc(n ? n : 1, sizeof *result->class_ids);
+    result->scores = calloc(n ? n : 1, sizeof *result->scores);
+    if (r->n_label_names >= n && n > 0) result->label_names = calloc(n, sizeof *result->label_names);
+    for (size_t i = 0; i < n && result->class_ids && result->scores; i++) {
+        result->class_ids[i] = r->class_ids[i];
+        result->scores[i] = r->scores[i];
+        if (result->label_names) result->label_names[i] = strdup(r->label_names[i]);
+    }
+    tnt__v1__predict_response__free_unpacked(response, NULL);
+    if (!result->class_ids || !result->scores) {
+        tnt_classification_free(result);
+        return fail(client, TNT_INTERNAL, "out of memory");
+    }
+    return TNT_OK;
+}
+
+int tnt_client_health(tnt_client *client, const char *service, int *serving) {
+    if (!client || !serving) return client ? fail(client, TNT_INVALID_ARGUMENT, "bad arguments") : TNT_INVALID_ARGUMENT;
+    *serving = 0;
+    Tnt__V1__HealthCheckRequest request;
+    tnt__v1__health_check_request__init(&request);
+    request.service = (char *)(service ? service : "");
+    size_t size = tnt__v1__health_check_request__get_packed_size(&request);
+    uint8_t packed[512];
+    if (size > sizeof packed) return fail(client, TNT_INVALID_ARGUMENT, "service name too long");
+    tnt__v1__health_check_request__pack(&request, packed);
+    uint8_t *payload;
+    size_t payload_size;
+    int status = call(client, "/tnt.v1.Health/Check", packed, size, &payload, &payload_size);
+    if (status != TNT_OK) return status;
+    Tnt__V1__HealthCheckResponse *response = tnt__v1__health_check_response__unpack(NULL, payload_size, payload);
+    free(payload);
+    if (!response) return fail(client, TNT_INTERNAL, "malformed HealthCheckResponse");
+    *serving = response->status == TNT__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    tnt__v1__health_check_response__free_unpacked(response, NULL);
+    return TNT_OK;
+}
+
+void tnt_classification_free(tnt_classification *result) {
+    if (!result) return;
+    if (result->label_names) {
+        for (size_t i = 0; i < result->count; i++) free(result->label_names[i]);
+    }
+    free(result->label_names);
+    free(result->class_ids);
+    free(result->scores);
+    memset(result, 0, sizeof *result);
+}
+
+void tnt_client_close(tnt_client *client) {
+    if (!client) return;
+    if (client->fd >= 0) close(client->fd);
+    free(client);
+}
