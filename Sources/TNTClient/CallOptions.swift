@@ -1,3 +1,4 @@
+import Foundation
 import TNTProtocol
 
 /// Per-call settings.
@@ -25,12 +26,16 @@ public struct CallOptions: Sendable {
 public struct RetryPolicy: Sendable {
     /// Attempts in all, the first included.
     public var maxAttempts: Int
+    /// The pause before the second attempt.
     public var initialBackoff: Duration
+    /// The longest pause between attempts.
     public var maxBackoff: Duration
+    /// Each pause is this many times the previous one.
     public var multiplier: Double
     /// Each backoff is scaled by a random factor in 1 ± jitter.
     public var jitter: Double
 
+    /// The defaults: 5 attempts, backoff from 50 ms doubling to at most 2 s, ±20% jitter.
     public init(maxAttempts: Int = 5, initialBackoff: Duration = .milliseconds(50), maxBackoff: Duration = .seconds(2),
                 multiplier: Double = 2, jitter: Double = 0.2) {
         self.maxAttempts = maxAttempts
@@ -52,4 +57,3 @@ public struct RetryPolicy: Sendable {
     }
 }
 
-import Foundation

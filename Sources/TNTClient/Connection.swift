@@ -59,6 +59,7 @@ public final class Connection: Sendable {
         return try await channel.eventLoop.submit { handler.value.start(rawEnvelope: envelope).response }.get().get()
     }
 
+    /// Asks the server to cancel the call on `streamID`; it answers that call CANCELLED.
     public func cancel(streamID: UInt32) {
         let handler = self.handler
         channel.eventLoop.execute { handler.value.cancel(streamID) }
@@ -83,11 +84,13 @@ public final class Connection: Sendable {
         return try await channel.eventLoop.submit { handler.value.receivedGoAway }.get()
     }
 
+    /// Whether the TCP connection is open.
     public var isActive: Bool { channel.isActive }
 
     /// Resolves when the connection is closed.
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
+    /// Closes the connection; calls in flight fail with UNAVAILABLE.
     public func close() async {
         try? await channel.close()
     }
@@ -95,7 +98,9 @@ public final class Connection: Sendable {
 
 /// A call the server did not process, so it is safe to send again (to any server).
 public struct NotProcessed: Error, CustomStringConvertible {
+    /// Why the call was not processed.
     public let reason: String
+    /// The reason, prefixed.
     public var description: String { "not processed: \(reason)" }
 }
 
