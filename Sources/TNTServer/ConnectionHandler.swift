@@ -9,6 +9,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private struct ActiveCall {
+        var method: String
+        var started: UInt64
         var predict: PredictCall?
         var timeout: Scheduled<Void>?
     }
@@ -89,7 +91,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             return respondNow(context: context, streamID: id, .invalidArgument, "\(error)")
         }
         let deadline = envelope.timeoutMicros > 0 ? uptimeNanos() + envelope.timeoutMicros * 1000 : nil
-        calls[id] = ActiveCall()
+        calls[id] = ActiveCall(method: envelope.method, started: uptimeNanos())
         core.callStarted()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -112,6 +114,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Answers a call that never started.
     private func respondNow(context: ChannelHandlerContext, streamID: UInt32, _ code: StatusCode, _ message: String) {
+        ServerMetrics.call(method: "other", status: code, seconds: 0)
         write(context: context, Frame(type: .response, streamID: streamID,
                                       payload: ByteBuffer(bytes: ResponseEnvelope(status: code, message: message).protobuf())))
     }
@@ -122,6 +125,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard let call = calls.removeValue(forKey: streamID) else { return }
         call.timeout?.cancel()
         core.callEnded()
+        ServerMetrics.call(method: call.method, status: response.status, seconds: Double(uptimeNanos() - call.started) / 1e9)
         write(context: context, Frame(type: .response, streamID: streamID, payload: ByteBuffer(bytes: response.protobuf())))
         if goingAway && calls.isEmpty { context.close(promise: nil) }
     }

@@ -78,14 +78,19 @@ final class BatchQueue: @unchecked Sendable {
 
     var count: Int { condition.withLock { items.count } }
 
+    /// Called with the queue's length whenever it changes.
+    var onDepthChange: @Sendable (Int) -> Void = { _ in }
+
     /// Adds all of a call's inputs, or none when they do not fit.
     func enqueue(_ newItems: [InferenceItem]) -> Bool {
-        condition.withLock {
-            guard !closed, items.count + newItems.count <= capacity else { return false }
+        let depth: Int? = condition.withLock {
+            guard !closed, items.count + newItems.count <= capacity else { return nil }
             items += newItems
             condition.broadcast()
-            return true
+            return items.count
         }
+        if let depth { onDepthChange(depth) }
+        return depth != nil
     }
 
     /// The next batch, or nil once closed and empty.
@@ -105,6 +110,7 @@ final class BatchQueue: @unchecked Sendable {
             if items.isEmpty { continue }
             let batch = Array(items.prefix(maxBatch))
             items.removeFirst(batch.count)
+            onDepthChange(items.count)
             return batch
         }
     }
@@ -126,14 +132,18 @@ public final class ModelWorkers: @unchecked Sendable {
     private let logger: Logger
     private var threads: [Thread] = []
     private let finished = DispatchGroup()
-    /// Inputs computed so far (tests read it to show that expired inputs are not computed).
+    /// Inputs computed so far.
     public let computedInputs = ManagedCounter()
+    private let metrics: ServerMetrics.Model
 
     init(model: LoadedModel, config: ServerConfig, logger: Logger) {
         self.model = model
         self.config = config
         self.logger = logger
         queue = BatchQueue(capacity: config.queueSize)
+        let metrics = ServerMetrics.Model(model.name)
+        self.metrics = metrics
+        queue.onDepthChange = { metrics.queueDepth.record($0) }
     }
 
     func start() {
@@ -200,6 +210,9 @@ public final class ModelWorkers: @unchecked Sendable {
             }
             let computeNanos = uptimeNanos() - computeStart
             computedInputs.add(live.count)
+            metrics.batchSize.record(live.count)
+            metrics.computeTime.recordNanoseconds(Int64(computeNanos))
+            metrics.inputs.increment(by: live.count)
             for (k, entry) in live.enumerated() {
                 let request = entry.item.call.request
                 let row = Array(logits[k * c.classNum..<(k + 1) * c.classNum])
@@ -213,6 +226,8 @@ public final class ModelWorkers: @unchecked Sendable {
                     features: request.returnFeatures ? Array(features[k * c.embedDim..<(k + 1) * c.embedDim]) : [],
                     timings: Timings(queueMicros: (start - entry.item.enqueued) / 1000, preprocessMicros: entry.preprocessNanos / 1000,
                                      computeMicros: computeNanos / 1000, batchSize: live.count))
+                metrics.queueTime.recordNanoseconds(Int64(start - entry.item.enqueued))
+                metrics.preprocessTime.recordNanoseconds(Int64(entry.preprocessNanos))
                 entry.item.call.complete(index: entry.item.index, with: result)
             }
         }

@@ -4,6 +4,8 @@ import TNTImage
 public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
     public var port = 50051
+    /// The admin HTTP port (/metrics, /healthz, /readyz); nil for none, 0 picks a free one.
+    public var adminPort: Int? = nil
     public var modelsDirectory = "models"
     /// Worker threads per model, each running its own forward passes.
     public var workers = 2

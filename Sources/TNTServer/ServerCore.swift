@@ -25,6 +25,7 @@ public final class ServerCore: @unchecked Sendable {
             workers[name] = ModelWorkers(model: model, config: config, logger: logger)
         }
         self.workers = workers
+        ServerMetrics.modelsLoaded.record(workers.count)
         for info in repository.infos {
             if info.state == .ready {
                 logger.info("model loaded", metadata: ["model": "\(info.name)", "architecture": "\(info.architecture)",
@@ -41,19 +42,31 @@ public final class ServerCore: @unchecked Sendable {
     public var isDraining: Bool { lock.withLock { draining } }
     public var callsInFlight: Int { lock.withLock { inFlight } }
 
-    func callStarted() { lock.withLock { inFlight += 1 } }
-    func callEnded() { lock.withLock { inFlight -= 1 } }
+    func callStarted() { ServerMetrics.callsInFlight.record(lock.withLock { inFlight += 1; return inFlight }) }
+    func callEnded() { ServerMetrics.callsInFlight.record(lock.withLock { inFlight -= 1; return inFlight }) }
+
+    /// Every model loaded with its workers running, and not draining: what /readyz reports.
+    public var isReady: Bool {
+        !isDraining && repository.models.values.allSatisfy(\.isReady) && workers.count == repository.models.count
+    }
 
     /// Registers a connection; false when the server is at its connection limit.
     func register(_ channel: Channel) -> Bool {
-        lock.withLock {
-            guard connections.count < config.maxConnections else { return false }
+        let count: Int? = lock.withLock {
+            guard connections.count < config.maxConnections else { return nil }
             connections[ObjectIdentifier(channel)] = channel
-            return true
+            return connections.count
         }
+        if let count { ServerMetrics.connections.record(count) }
+        return count != nil
     }
 
-    func unregister(_ channel: Channel) { _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) } }
+    func unregister(_ channel: Channel) {
+        ServerMetrics.connections.record(lock.withLock {
+            connections.removeValue(forKey: ObjectIdentifier(channel))
+            return connections.count
+        })
+    }
 
     /// Stops new calls: every connection gets a GOAWAY and closes once its calls are answered.
     func startDraining() {

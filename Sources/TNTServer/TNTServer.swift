@@ -10,13 +10,19 @@ import TNTProtocol
 public final class TNTServer: Service, @unchecked Sendable {
     public let core: ServerCore
     private let group: MultiThreadedEventLoopGroup
-    private let onListening: @Sendable (SocketAddress) -> Void
+    private let onListening: @Sendable (SocketAddress, SocketAddress?) -> Void
+    private let metrics: @Sendable () -> String
 
-    /// - Parameter onListening: called with the bound address (port 0 picks a free port).
-    public init(config: ServerConfig, logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) throws {
+    /// - Parameters:
+    ///   - onListening: called with the bound RPC address and the admin address, if any (port 0
+    ///     picks a free port).
+    ///   - metrics: the Prometheus text for `/metrics`.
+    public init(config: ServerConfig, logger: Logger, metrics: @escaping @Sendable () -> String = { "" },
+                onListening: @escaping @Sendable (SocketAddress, SocketAddress?) -> Void = { _, _ in }) throws {
         core = try ServerCore(config: config, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.onListening = onListening
+        self.metrics = metrics
     }
 
     public func run() async throws {
@@ -35,8 +41,13 @@ public final class TNTServer: Service, @unchecked Sendable {
                 }
             }
             .bind(host: config.host, port: config.port).get()
+        var admin: Channel?
+        if let adminPort = config.adminPort {
+            admin = try await Self.bindAdmin(core: core, group: group, host: config.host, port: adminPort, metrics: metrics)
+            core.logger.info("admin listening", metadata: ["address": "\(admin!.localAddress!)"])
+        }
         core.logger.info("listening", metadata: ["address": "\(channel.localAddress!)"])
-        onListening(channel.localAddress!)
+        onListening(channel.localAddress!, admin?.localAddress)
 
         try? await gracefulShutdown()
 
@@ -50,6 +61,7 @@ public final class TNTServer: Service, @unchecked Sendable {
         core.logger.info("stopping", metadata: ["unanswered_calls": "\(core.callsInFlight)"])
         core.closeAllConnections()
         core.stopWorkers()
+        try? await admin?.close()
         try await group.shutdownGracefully()
     }
 }

@@ -1,21 +1,28 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import TNTServer
 
-/// `tnt-server`: every option also comes from an environment variable `TNT_...`; a flag wins
-/// over the variable, the variable over the default.
+/// `tnt-server`. Every option comes from, in this order of precedence: its flag, its
+/// environment variable `TNT_...`, the JSON config file (`--config`, keys as the flag names:
+/// `{"port": 50051, "max-batch": 4}`), the default.
 @main
 struct TNTServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tnt-server",
         abstract: "Serve TNT image classifiers over TNTServe's binary RPC protocol (docs/PROTOCOL.md).",
-        discussion: "Each option can also be set by the environment variable named in its help; a flag wins over the variable. SIGINT or SIGTERM drains: no new calls, calls in flight answered within --shutdown-grace, exit 0."
+        discussion: "Each option can also be set by the environment variable named in its help, or in a JSON config file (--config; keys are the flag names). Precedence: flag, then variable, then file, then default. SIGINT or SIGTERM drains: /readyz turns false, GOAWAY, calls in flight answered within --shutdown-grace, exit 0."
     )
 
     @Option(help: "Address to listen on (TNT_HOST; default 127.0.0.1).") var host: String?
     @Option(help: "Port; 0 picks a free one (TNT_PORT; default 50051).") var port: Int?
+    @Option(help: "Admin HTTP port for /metrics, /healthz, /readyz; 0 picks a free one; none when absent (TNT_ADMIN_PORT).")
+    var adminPort: Int?
+    @Option(help: "JSON config file; keys are the flag names (TNT_CONFIG).") var config: String?
+    @Option(help: "text or json (TNT_LOG_FORMAT; default text).") var logFormat: String?
     @Option(help: "Model repository: DIR/<name>/model.json per model (TNT_MODELS; default models).") var models: String?
     @Option(help: "Worker threads per model (TNT_WORKERS; default 2).") var workers: Int?
     @Option(help: "OpenBLAS threads per worker (TNT_BLAS_THREADS; default 1).") var blasThreads: Int?
@@ -37,15 +44,33 @@ struct TNTServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
+        var file: [String: Any] = [:]
+        if let path = self.config ?? environment["TNT_CONFIG"] {
+            guard let data = FileManager.default.contents(atPath: path),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw ValidationError("config file '\(path)' is not a JSON object") }
+            file = object
+        }
+        var fromFile: [String] = []
         func pick<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fallback: T) throws -> T {
             if let flag { return flag }
-            guard let text = environment[variable] else { return fallback }
-            guard let value = T(text) else { throw ValidationError("\(variable)='\(text)' is not a valid value") }
-            return value
+            if let text = environment[variable] {
+                guard let value = T(text) else { throw ValidationError("\(variable)='\(text)' is not a valid value") }
+                return value
+            }
+            let key = variable.dropFirst(4).lowercased().replacingOccurrences(of: "_", with: "-")
+            if let raw = file[key] {
+                guard let value = T("\(raw)") else { throw ValidationError("config file: '\(key)': \(raw) is not a valid value") }
+                fromFile.append(key)
+                return value
+            }
+            return fallback
         }
         var config = ServerConfig()
         config.host = try pick(host, "TNT_HOST", config.host)
         config.port = try pick(port, "TNT_PORT", config.port)
+        let admin = try pick(adminPort, "TNT_ADMIN_PORT", -1)
+        config.adminPort = admin >= 0 ? admin : nil
         config.modelsDirectory = try pick(models, "TNT_MODELS", config.modelsDirectory)
         config.workers = try pick(workers, "TNT_WORKERS", config.workers)
         config.threadsPerWorker = try pick(blasThreads, "TNT_BLAS_THREADS", config.threadsPerWorker)
@@ -68,24 +93,54 @@ struct TNTServerCommand: AsyncParsableCommand {
         }
         let levelName = try pick(logLevel, "TNT_LOG_LEVEL", "info")
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level '\(levelName)'") }
+        let format = try pick(logFormat, "TNT_LOG_FORMAT", "text")
+        guard format == "text" || format == "json" else { throw ValidationError("--log-format is text or json, got '\(format)'") }
+        for key in file.keys where !Self.fileKeys.contains(key) {
+            throw ValidationError("config file: unknown key '\(key)'; keys: \(Self.fileKeys.sorted().joined(separator: ", "))")
+        }
 
         LoggingSystem.bootstrap { label in
+            if format == "json" {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
+        var prometheus = PrometheusMetricsFactory()
+        prometheus.valueHistogramBuckets["tnt_batch_size"] = [1, 2, 4, 8, 16, 32, 64]
+        let registry = prometheus.registry
+        MetricsSystem.bootstrap(prometheus)
+
         let logger = Logger(label: "tnt-server")
-        logger.info("configuration", metadata: [
-            "host": "\(config.host)", "port": "\(config.port)", "models": "\(config.modelsDirectory)",
-            "workers": "\(config.workers)", "blas_threads": "\(config.threadsPerWorker)", "max_batch": "\(config.maxBatch)",
-            "max_queue_delay_us": "\(config.maxQueueDelayMicros)", "queue_size": "\(config.queueSize)",
+        logger.info("effective configuration", metadata: [
+            "host": "\(config.host)", "port": "\(config.port)", "admin_port": "\(config.adminPort.map(String.init) ?? "none")",
+            "models": "\(config.modelsDirectory)", "workers": "\(config.workers)", "blas_threads": "\(config.threadsPerWorker)",
+            "max_batch": "\(config.maxBatch)", "max_queue_delay_us": "\(config.maxQueueDelayMicros)", "queue_size": "\(config.queueSize)",
+            "max_frame_bytes": "\(config.maxFrameSize)", "max_calls_per_connection": "\(config.maxConcurrentCallsPerConnection)",
+            "max_connections": "\(config.maxConnections)", "idle_timeout_s": "\(config.idleTimeoutSeconds)",
+            "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)",
+            "max_image_bytes": "\(config.decodeLimits.maxEncodedBytes)", "max_image_pixels": "\(config.decodeLimits.maxPixels)",
+            "log_level": "\(level)", "log_format": "\(format)", "from_config_file": "\(fromFile.sorted())",
         ])
         let host = config.host
-        let server = try TNTServer(config: config, logger: logger) { address in
-            // The line tests and scripts wait for.
-            FileHandle.standardOutput.write(Data("tnt-server listening on \(host):\(address.port ?? 0)\n".utf8))
+        let server = try TNTServer(config: config, logger: logger, metrics: { registry.emitToString() }) { address, admin in
+            // The lines tests and scripts wait for: admin first, then the RPC port.
+            var lines = ""
+            if let admin { lines += "tnt-server admin on \(host):\(admin.port ?? 0)\n" }
+            lines += "tnt-server listening on \(host):\(address.port ?? 0)\n"
+            FileHandle.standardOutput.write(Data(lines.utf8))
         }
         let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
+
+    /// The keys a config file may hold: the flag names.
+    static let fileKeys: Set<String> = [
+        "host", "port", "admin-port", "models", "workers", "blas-threads", "max-batch", "max-queue-delay-us", "queue-size",
+        "max-frame-bytes", "max-calls-per-connection", "max-connections", "idle-timeout", "shutdown-grace",
+        "max-inputs-per-call", "max-image-bytes", "max-image-pixels", "log-level", "log-format",
+    ]
 }

@@ -21,9 +21,13 @@ def start_server(repo, *args):
     (repo / "tiny" / "labels.txt").write_text("".join(f"digit {i}\n" for i in range(10)))
     process = subprocess.Popen([SERVER, "--port", "0", "--models", str(repo), *args],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    assert "listening on" in line, line
-    return process, "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
+    process.admin = None
+    for line in process.stdout:
+        if "admin on" in line:
+            process.admin = "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
+        if "listening on" in line:
+            return process, "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
+    raise AssertionError("tnt-server did not start")
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,7 @@ class Client:
         if not host or not port.isdigit():
             raise ValueError(f"endpoint {endpoint!r} is not host:port")
         self.timeout = timeout
+        self._goaway = None
         self._lock = threading.Lock()
         self._next_stream = 1
         try:
@@ -99,6 +100,8 @@ class Client:
             envelope.metadata.add(key=key, value=value)
         payload = envelope.SerializeToString()
         with self._lock:
+            if self._goaway is not None:
+                raise RPCError(StatusCode.UNAVAILABLE, f"not processed: server sent GOAWAY ({self._goaway.message}); open a new Client")
             stream = self._next_stream
             self._next_stream += 1
             try:
@@ -114,6 +117,7 @@ class Client:
                         self._sock.sendall(HEADER.pack(len(body), PONG, 0, 0, 0) + body)
                     elif kind == GOAWAY:
                         goaway = rpc_pb2.GoAway.FromString(body)
+                        self._goaway = goaway
                         if goaway.last_stream_id < stream:
                             raise RPCError(StatusCode.UNAVAILABLE, f"not processed: server sent GOAWAY ({goaway.message})")
             except socket.timeout:

@@ -1,0 +1,37 @@
+# TNTServe: tnt-server and tnt in a small Debian image.
+#   docker build -t tntserve .
+#   docker run -p 50051:50051 -p 8080:8080 -v $PWD/models:/models tntserve
+# Build stage: the Swift toolchain the tests run with, Swift's stdlib linked statically.
+FROM swift:6.3-bookworm AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libopenblas-dev libprotobuf-c-dev libpng-dev libturbojpeg0-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+RUN swift build -c release --static-swift-stdlib --product tnt-server \
+    && swift build -c release --static-swift-stdlib --product tnt \
+    && install -D -m 0755 .build/release/tnt-server /out/tnt-server \
+    && install -D -m 0755 .build/release/tnt /out/tnt
+
+# Runtime stage: only the shared libraries the binaries load (checked by tools/tests/test_dockerfile.py).
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libopenblas0-pthread libprotobuf-c1 libpng16-16 libturbojpeg0 libstdc++6 zlib1g \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 tnt \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin tnt
+COPY --from=build /out/tnt-server /out/tnt /usr/local/bin/
+# One OpenBLAS thread per worker, workers = cores (docs/PERFORMANCE.md): the engine sets the
+# count itself; this keeps OpenBLAS from starting a thread per core at load.
+ENV TNT_HOST=0.0.0.0 \
+    TNT_PORT=50051 \
+    TNT_ADMIN_PORT=8080 \
+    TNT_MODELS=/models \
+    TNT_LOG_FORMAT=json \
+    OPENBLAS_NUM_THREADS=1
+VOLUME ["/models"]
+EXPOSE 50051 8080
+USER 10001:10001
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["tnt", "health", "--server", "127.0.0.1:50051"]
+ENTRYPOINT ["tnt-server"]

@@ -1,0 +1,41 @@
+import Metrics
+import TNTProtocol
+
+/// The server's metrics, through swift-metrics (tnt-server bootstraps swift-prometheus).
+/// Labels are bounded: methods outside the four known ones are counted as "other".
+enum ServerMetrics {
+    static let methods: Set<String> = [Method.predict, Method.listModels, Method.getModel, Method.healthCheck]
+
+    static func methodLabel(_ method: String) -> String { methods.contains(method) ? method : "other" }
+
+    /// One answered call.
+    static func call(method: String, status: StatusCode, seconds: Double) {
+        let label = methodLabel(method)
+        Counter(label: "tnt_rpc_calls_total", dimensions: [("method", label), ("code", status.name)]).increment()
+        Timer(label: "tnt_rpc_duration_seconds", dimensions: [("method", label)]).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    static let callsInFlight = Gauge(label: "tnt_rpc_calls_in_flight")
+    static let connections = Gauge(label: "tnt_connections")
+    static let modelsLoaded = Gauge(label: "tnt_models_loaded")
+
+    /// Per-model instruments.
+    struct Model {
+        let queueDepth: Gauge
+        let queueTime: Timer
+        let preprocessTime: Timer
+        let computeTime: Timer
+        let batchSize: Recorder
+        let inputs: Counter
+
+        init(_ name: String) {
+            let d = [("model", name)]
+            queueDepth = Gauge(label: "tnt_queue_depth", dimensions: d)
+            queueTime = Timer(label: "tnt_queue_seconds", dimensions: d)
+            preprocessTime = Timer(label: "tnt_preprocess_seconds", dimensions: d)
+            computeTime = Timer(label: "tnt_compute_seconds", dimensions: d)
+            batchSize = Recorder(label: "tnt_batch_size", dimensions: d)
+            inputs = Counter(label: "tnt_inputs_computed_total", dimensions: d)
+        }
+    }
+}
