@@ -20,7 +20,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libopenblas0-pthread libprotobuf-c1 libpng16-16 libturbojpeg0 libstdc++6 zlib1g \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 tnt \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin tnt
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin tnt \
+    && mkdir -p /models
 COPY --from=build /out/tnt-server /out/tnt /usr/local/bin/
 # One OpenBLAS thread per worker, workers = cores (docs/PERFORMANCE.md): the engine sets the
 # count itself; this keeps OpenBLAS from starting a thread per core at load.

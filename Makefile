@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 REFERENCE_DIR ?= $(CURDIR)/.build/reference
 
-.PHONY: all deps build release test proto-check test-swift test-python fixtures bench fuzz serve clean
+.PHONY: all deps build release test proto-check test-swift test-python fixtures bench fuzz container-smoke serve clean
 
 all: build
 
@@ -50,6 +50,11 @@ fuzz:
 	$(SWIFT) build --product fuzz-protocol --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING --scratch-path .build-fuzz
 	mkdir -p .build-fuzz/corpus
 	SWIFT_BACKTRACE=enable=no .build-fuzz/debug/fuzz-protocol -max_total_time=$(FUZZ_SECONDS) -max_len=4096 .build-fuzz/corpus
+
+# The Dockerfile's runtime stage built with podman and run (docs/OPERATIONS.md); needs root.
+container-smoke:
+	tools/install-deps.sh
+	tools/container-smoke.sh
 
 clean:
 	rm -rf .build

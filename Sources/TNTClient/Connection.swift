@@ -14,7 +14,7 @@ public final class Connection: Sendable {
     public static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20,
                                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Connection {
         let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -163,6 +163,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 goAway(context: context, status: .invalidArgument, message: violation.description)
             }
         } else {
+            core.logger.warning("closing connection after an error", metadata: ["error": "\(error)"])
             context.close(promise: nil)
         }
     }
