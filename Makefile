@@ -40,9 +40,12 @@ bench: release
 	python3 bench/preprocess_vs_paddleclas.py
 	bench/rpc_vs_model.sh
 
+# Serves models/ (the bundled digits model) on 127.0.0.1:50051, admin on 8080.
 serve:
-	@if [ -d models ]; then tools/install-deps.sh && $(SWIFT) build -c release --product tnt-server && .build/release/tnt-server --models models; \
-	else echo "no bundled model yet (issue [6 of 6]); serve your own: .build/release/tnt-server --models DIR (see README)" >&2; exit 2; fi
+	tools/install-deps.sh --runtime
+	$(SWIFT) build -c release --product tnt-server
+	$(SWIFT) build -c release --product tnt
+	.build/release/tnt-server --models models --port 50051 --admin-port 8080
 
 # libFuzzer + AddressSanitizer over the protobuf-c decode path (FUZZ_SECONDS, default 60).
 FUZZ_SECONDS ?= 60

@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "tnt",
             dependencies: [
-                "TNTModel", "TNTImage", "TNTClient", "TNTProtocol", "COpenBLAS",
+                "TNTModel", "TNTImage", "TNTClient", "TNTProtocol", "TNTServer", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing TNTServe needs on Debian 12: the C libraries, and the
 # Python packages that produce the reference fixtures. Idempotent; quick when all is there.
-#   tools/install-deps.sh          build + test dependencies
-#   tools/install-deps.sh --bench  also ONNX Runtime and paddle2onnx for the benchmarks
+#   tools/install-deps.sh            build + test dependencies
+#   tools/install-deps.sh --runtime  only what building and serving needs (the C libraries)
+#   tools/install-deps.sh --bench    also ONNX Runtime and paddle2onnx for the benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+[[ "${1:-}" == "--runtime" ]] && exit 0
 python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true
 python3 -m pip install -q --disable-pip-version-check -e ./clients/python 2>&1 | grep -v "Running pip as the 'root' user" || true
 # PaddleClas itself is read from its wheel (tools/paddleclas_source.py), never installed.
