@@ -81,16 +81,19 @@ final class BatchQueue: @unchecked Sendable {
     /// Called with the queue's length whenever it changes.
     var onDepthChange: @Sendable (Int) -> Void = { _ in }
 
-    /// Adds all of a call's inputs, or none when they do not fit.
-    func enqueue(_ newItems: [InferenceItem]) -> Bool {
-        let depth: Int? = condition.withLock {
-            guard !closed, items.count + newItems.count <= capacity else { return nil }
+    enum EnqueueResult { case accepted, full, closed }
+
+    /// Adds all of a call's inputs, or none when they do not fit or the queue is closed.
+    func enqueue(_ newItems: [InferenceItem]) -> EnqueueResult {
+        let result: (EnqueueResult, Int) = condition.withLock {
+            if closed { return (.closed, items.count) }
+            guard items.count + newItems.count <= capacity else { return (.full, items.count) }
             items += newItems
             condition.broadcast()
-            return items.count
+            return (.accepted, items.count)
         }
-        if let depth { onDepthChange(depth) }
-        return depth != nil
+        if result.0 == .accepted { onDepthChange(result.1) }
+        return result.0
     }
 
     /// The next batch, or nil once closed and empty.

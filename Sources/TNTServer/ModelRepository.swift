@@ -34,19 +34,23 @@ public final class LoadedModel: @unchecked Sendable {
     public let weights: TNTWeights?
     public let labels: [String]
     public let preprocess: PreprocessConfig
+    /// What the files looked like when loaded (see `ModelRepository.fingerprint`).
+    let fingerprint: String
 
-    init(name: String, info: ModelInfo, weights: TNTWeights?, labels: [String], preprocess: PreprocessConfig) {
+    init(name: String, info: ModelInfo, weights: TNTWeights?, labels: [String], preprocess: PreprocessConfig, fingerprint: String) {
         self.name = name
         self.info = info
         self.weights = weights
         self.labels = labels
         self.preprocess = preprocess
+        self.fingerprint = fingerprint
     }
 
     public var isReady: Bool { info.state == .ready }
 
     /// Loads `directory/model.json`; any failure becomes a FAILED entry with its reason.
     static func load(name: String, directory: String) -> LoadedModel {
+        let fingerprint = ModelRepository.fingerprint(directory)
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/model.json"))
             let manifest = try JSONDecoder().decode(ModelManifest.self, from: data)
@@ -84,11 +88,11 @@ public final class LoadedModel: @unchecked Sendable {
             let info = ModelInfo(name: name, architecture: architecture, inputShape: [config.inChans, config.imgSize, config.imgSize],
                                  classes: config.classNum, parameters: weights.parameterCount,
                                  weightsSHA256: weights.file.sha256(), state: .ready, hasLabels: !labels.isEmpty)
-            return LoadedModel(name: name, info: info, weights: weights, labels: labels, preprocess: preprocess)
+            return LoadedModel(name: name, info: info, weights: weights, labels: labels, preprocess: preprocess, fingerprint: fingerprint)
         } catch {
             let info = ModelInfo(name: name, architecture: "", inputShape: [], classes: 0, parameters: 0,
                                  weightsSHA256: "", state: .failed, stateReason: "\(error)")
-            return LoadedModel(name: name, info: info, weights: nil, labels: [], preprocess: PreprocessConfig())
+            return LoadedModel(name: name, info: info, weights: nil, labels: [], preprocess: PreprocessConfig(), fingerprint: fingerprint)
         }
     }
 }
@@ -104,9 +108,7 @@ public final class ModelRepository: Sendable {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RPCError(.notFound, "model repository '\(directory)' is not a directory")
         }
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter {
-            FileManager.default.fileExists(atPath: directory + "/" + $0 + "/model.json")
-        }.sorted()
+        let names = Self.modelNames(in: directory)
         var models: [String: LoadedModel] = [:]
         for name in names { models[name] = LoadedModel.load(name: name, directory: directory + "/" + name) }
         self.models = models
@@ -114,4 +116,22 @@ public final class ModelRepository: Sendable {
     }
 
     public var infos: [ModelInfo] { models.keys.sorted().map { models[$0]!.info } }
+
+    /// The subdirectories holding a model.json.
+    static func modelNames(in directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+            FileManager.default.fileExists(atPath: directory + "/" + $0 + "/model.json")
+        }.sorted()
+    }
+
+    /// Identity of a model's files: every file's name, size, modification time and inode.
+    /// Replacing a file (by rename, as it must be: the weights are memory-mapped) changes it.
+    static func fingerprint(_ directory: String) -> String {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        return files.map { name -> String in
+            var st = stat()
+            guard stat(directory + "/" + name, &st) == 0 else { return name }
+            return "\(name):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino)"
+        }.joined(separator: "|")
+    }
 }

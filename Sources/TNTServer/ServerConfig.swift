@@ -24,6 +24,8 @@ public struct ServerConfig: Sendable {
     /// Seconds in-flight calls get to finish on shutdown.
     public var shutdownGraceSeconds = 30
     public var maxInputsPerCall = 64
+    /// Seconds between rescans of the model repository; 0 rescans only on SIGHUP.
+    public var reloadIntervalSeconds = 0
     public var decodeLimits = DecodeLimits()
 
     public init() {}

@@ -8,8 +8,20 @@ import TNTProtocol
 /// lifecycle state (serving, draining).
 public final class ServerCore: @unchecked Sendable {
     public let config: ServerConfig
-    public let repository: ModelRepository
-    public let workers: [String: ModelWorkers]
+    /// The models being served and their workers; replaced as a whole by `reload()`.
+    struct ServingState {
+        var models: [String: LoadedModel]
+        var workers: [String: ModelWorkers]
+
+        /// The model a call with no model name gets: the first ready one by name.
+        var defaultModel: String? { models.keys.sorted().first { models[$0]!.isReady } }
+        var infos: [ModelInfo] { models.keys.sorted().map { models[$0]!.info } }
+    }
+
+    private var state: ServingState
+    private let reloadLock = NSLock()
+
+    var serving: ServingState { lock.withLock { state } }
     let logger: Logger
     private let lock = NSLock()
     private var draining = false
@@ -19,21 +31,14 @@ public final class ServerCore: @unchecked Sendable {
     public init(config: ServerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        repository = try ModelRepository(directory: config.modelsDirectory)
+        let repository = try ModelRepository(directory: config.modelsDirectory)
         var workers: [String: ModelWorkers] = [:]
         for (name, model) in repository.models where model.isReady {
             workers[name] = ModelWorkers(model: model, config: config, logger: logger)
         }
-        self.workers = workers
+        state = ServingState(models: repository.models, workers: workers)
         ServerMetrics.modelsLoaded.record(workers.count)
-        for info in repository.infos {
-            if info.state == .ready {
-                logger.info("model loaded", metadata: ["model": "\(info.name)", "architecture": "\(info.architecture)",
-                                                       "classes": "\(info.classes)", "parameters": "\(info.parameters)"])
-            } else {
-                logger.error("model failed to load", metadata: ["model": "\(info.name)", "reason": "\(info.stateReason)"])
-            }
-        }
+        for model in repository.models.values { log(model.info) }
         for worker in workers.values { worker.start() }
     }
 
@@ -47,7 +52,8 @@ public final class ServerCore: @unchecked Sendable {
 
     /// Every model loaded with its workers running, and not draining: what /readyz reports.
     public var isReady: Bool {
-        !isDraining && repository.models.values.allSatisfy(\.isReady) && workers.count == repository.models.count
+        let now = serving
+        return !isDraining && now.models.values.allSatisfy(\.isReady) && now.workers.count == now.models.count
     }
 
     /// Registers a connection; false when the server is at its connection limit.
@@ -82,7 +88,65 @@ public final class ServerCore: @unchecked Sendable {
         for channel in open { channel.close(promise: nil) }
     }
 
-    func stopWorkers() { for worker in workers.values { worker.stop() } }
+    func stopWorkers() { for worker in serving.workers.values { worker.stop() } }
+
+    private func log(_ info: ModelInfo) {
+        if info.state == .ready {
+            logger.info("model loaded", metadata: ["model": "\(info.name)", "architecture": "\(info.architecture)",
+                                                   "classes": "\(info.classes)", "parameters": "\(info.parameters)",
+                                                   "weights_sha256": "\(info.weightsSHA256)"])
+        } else {
+            logger.error("model failed to load", metadata: ["model": "\(info.name)", "reason": "\(info.stateReason)"])
+        }
+    }
+
+    /// Rescans the repository: a new or changed model is loaded beside the one serving and
+    /// swapped in only once it has loaded; calls already queued on the old one finish there.
+    /// A model that fails to reload keeps its old version serving; a removed one is drained.
+    public func reload() {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        let directory = config.modelsDirectory
+        let names = ModelRepository.modelNames(in: directory)
+        let current = serving
+        var loaded: [String: LoadedModel] = [:]
+        for name in names {
+            let fingerprint = ModelRepository.fingerprint(directory + "/" + name)
+            if let old = current.models[name], old.fingerprint == fingerprint { continue }
+            let model = LoadedModel.load(name: name, directory: directory + "/" + name)
+            log(model.info)
+            if !model.isReady, current.models[name]?.isReady == true {
+                logger.error("reload failed; the previous version keeps serving", metadata: ["model": "\(name)"])
+                continue
+            }
+            loaded[name] = model
+        }
+        let removed = Set(current.models.keys).subtracting(names)
+        guard !loaded.isEmpty || !removed.isEmpty else { return }
+        var started: [String: ModelWorkers] = [:]
+        for (name, model) in loaded where model.isReady {
+            let worker = ModelWorkers(model: model, config: config, logger: logger)
+            worker.start()
+            started[name] = worker
+        }
+        let retired: [ModelWorkers] = lock.withLock {
+            var retired: [ModelWorkers] = []
+            for (name, model) in loaded {
+                state.models[name] = model
+                if let old = state.workers.removeValue(forKey: name) { retired.append(old) }
+                if let worker = started[name] { state.workers[name] = worker }
+            }
+            for name in removed {
+                state.models.removeValue(forKey: name)
+                if let old = state.workers.removeValue(forKey: name) { retired.append(old) }
+            }
+            return retired
+        }
+        ServerMetrics.modelsLoaded.record(serving.workers.count)
+        logger.info("repository reloaded", metadata: ["loaded": "\(loaded.keys.sorted())", "removed": "\(removed.sorted())"])
+        // The old workers finish what their queues hold, then end.
+        for worker in retired { Thread.detachNewThread { worker.stop() } }
+    }
 
     // MARK: Calls
 
@@ -102,10 +166,10 @@ public final class ServerCore: @unchecked Sendable {
                 answer(.success(try health(HealthCheckRequest(protobuf: request.payload)).protobuf()))
             case Method.listModels:
                 _ = try ListModelsRequest(protobuf: request.payload)
-                answer(.success(ListModelsResponse(models: repository.infos).protobuf()))
+                answer(.success(ListModelsResponse(models: serving.infos).protobuf()))
             case Method.getModel:
                 let get = try GetModelRequest(protobuf: request.payload)
-                guard let model = repository.models[get.name] else { throw notFound(get.name) }
+                guard let model = serving.models[get.name] else { throw notFound(get.name) }
                 answer(.success(model.info.protobuf()))
             case Method.predict:
                 return try predict(PredictRequest(protobuf: request.payload), deadline: deadline) { answer($0.map { $0.protobuf() }) }
@@ -123,37 +187,44 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     private func notFound(_ name: String) -> RPCError {
-        RPCError(.notFound, "model '\(name)' not found; models: \(repository.models.keys.sorted().joined(separator: ", "))")
+        RPCError(.notFound, "model '\(name)' not found; models: \(serving.models.keys.sorted().joined(separator: ", "))")
     }
 
     /// grpc.health.v1: "" is the server, a model name that model; an unknown name is NOT_FOUND.
     func health(_ request: HealthCheckRequest) throws -> HealthCheckResponse {
         if request.service.isEmpty { return HealthCheckResponse(status: isDraining ? .notServing : .serving) }
-        guard let model = repository.models[request.service] else { throw notFound(request.service) }
+        guard let model = serving.models[request.service] else { throw notFound(request.service) }
         return HealthCheckResponse(status: model.isReady && !isDraining ? .serving : .notServing)
     }
 
     func predict(_ request: PredictRequest, deadline: UInt64?,
                  completion: @escaping @Sendable (Result<PredictResponse, RPCError>) -> Void) throws -> PredictCall {
-        let name = request.model.isEmpty ? repository.defaultModel ?? "" : request.model
-        guard let model = repository.models[name] else {
-            throw request.model.isEmpty ? RPCError(.unavailable, "no model is ready to serve") : notFound(name)
+        // A reload may retire the workers between the lookup and the enqueue: look up again.
+        while true {
+            let now = serving
+            let name = request.model.isEmpty ? now.defaultModel ?? "" : request.model
+            guard let model = now.models[name] else {
+                throw request.model.isEmpty ? RPCError(.unavailable, "no model is ready to serve") : notFound(name)
+            }
+            guard model.isReady, let worker = now.workers[name] else {
+                throw RPCError(.failedPrecondition, "model '\(name)' failed to load: \(model.info.stateReason)")
+            }
+            guard !request.inputs.isEmpty else { throw RPCError(.invalidArgument, "Predict needs at least one input") }
+            guard request.inputs.count <= config.maxInputsPerCall else {
+                throw RPCError(.invalidArgument, "\(request.inputs.count) inputs in one call; the limit is \(config.maxInputsPerCall)")
+            }
+            let call = PredictCall(request: request, model: model, deadline: deadline, completion: completion)
+            let enqueued = uptimeNanos()
+            switch worker.queue.enqueue(request.inputs.indices.map { InferenceItem(call: call, index: $0, enqueued: enqueued) }) {
+            case .accepted:
+                return call
+            case .closed:
+                continue
+            case .full:
+                // Not processed, so safe to retry elsewhere: UNAVAILABLE (see docs/PROTOCOL.md).
+                throw RPCError(.unavailable, "model '\(name)' is overloaded: its queue holds \(worker.queue.count) of \(config.queueSize) inputs; retry with backoff")
+            }
         }
-        guard model.isReady, let worker = workers[name] else {
-            throw RPCError(.failedPrecondition, "model '\(name)' failed to load: \(model.info.stateReason)")
-        }
-        guard !request.inputs.isEmpty else { throw RPCError(.invalidArgument, "Predict needs at least one input") }
-        guard request.inputs.count <= config.maxInputsPerCall else {
-            throw RPCError(.invalidArgument, "\(request.inputs.count) inputs in one call; the limit is \(config.maxInputsPerCall)")
-        }
-        let call = PredictCall(request: request, model: model, deadline: deadline, completion: completion)
-        let now = uptimeNanos()
-        let items = request.inputs.indices.map { InferenceItem(call: call, index: $0, enqueued: now) }
-        guard worker.queue.enqueue(items) else {
-            // Not processed, so safe to retry elsewhere: UNAVAILABLE (see docs/PROTOCOL.md).
-            throw RPCError(.unavailable, "model '\(name)' is overloaded: its queue holds \(worker.queue.count) of \(config.queueSize) inputs; retry with backoff")
-        }
-        return call
     }
 }
 

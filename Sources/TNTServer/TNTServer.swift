@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -48,6 +50,26 @@ public final class TNTServer: Service, @unchecked Sendable {
         }
         core.logger.info("listening", metadata: ["address": "\(channel.localAddress!)"])
         onListening(channel.localAddress!, admin?.localAddress)
+
+        // SIGHUP, and the optional poll, rescan the model repository.
+        signal(SIGHUP, SIG_IGN)
+        let reloads = DispatchQueue(label: "tnt-reload")
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: reloads)
+        hangup.setEventHandler { core.reload() }
+        hangup.resume()
+        // (A dispatch source must be resumed before it is released: create the timer only if used.)
+        var poll: DispatchSourceTimer?
+        if config.reloadIntervalSeconds > 0 {
+            let timer = DispatchSource.makeTimerSource(queue: reloads)
+            timer.schedule(deadline: .now() + .seconds(config.reloadIntervalSeconds), repeating: .seconds(config.reloadIntervalSeconds))
+            timer.setEventHandler { core.reload() }
+            timer.resume()
+            poll = timer
+        }
+        defer {
+            hangup.cancel()
+            poll?.cancel()
+        }
 
         try? await gracefulShutdown()
 

@@ -38,6 +38,8 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds before an idle connection is sent GOAWAY and closed (TNT_IDLE_TIMEOUT; default 300).") var idleTimeout: Int?
     @Option(help: "Seconds calls in flight get on shutdown (TNT_SHUTDOWN_GRACE; default 30).") var shutdownGrace: Int?
     @Option(help: "Inputs in one Predict call (TNT_MAX_INPUTS_PER_CALL; default 64).") var maxInputsPerCall: Int?
+    @Option(help: "Seconds between rescans of the model repository; 0 = only on SIGHUP (TNT_RELOAD_INTERVAL; default 0).")
+    var reloadInterval: Int?
     @Option(help: "Largest encoded image in bytes (TNT_MAX_IMAGE_BYTES; default 33554432).") var maxImageBytes: Int?
     @Option(help: "Most pixels in a decoded image (TNT_MAX_IMAGE_PIXELS; default 50000000).") var maxImagePixels: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (TNT_LOG_LEVEL; default info).") var logLevel: String?
@@ -83,6 +85,7 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.idleTimeoutSeconds = try pick(idleTimeout, "TNT_IDLE_TIMEOUT", config.idleTimeoutSeconds)
         config.shutdownGraceSeconds = try pick(shutdownGrace, "TNT_SHUTDOWN_GRACE", config.shutdownGraceSeconds)
         config.maxInputsPerCall = try pick(maxInputsPerCall, "TNT_MAX_INPUTS_PER_CALL", config.maxInputsPerCall)
+        config.reloadIntervalSeconds = try pick(reloadInterval, "TNT_RELOAD_INTERVAL", config.reloadIntervalSeconds)
         config.decodeLimits.maxEncodedBytes = try pick(maxImageBytes, "TNT_MAX_IMAGE_BYTES", config.decodeLimits.maxEncodedBytes)
         config.decodeLimits.maxPixels = try pick(maxImagePixels, "TNT_MAX_IMAGE_PIXELS", config.decodeLimits.maxPixels)
         for (name, value) in [("workers", config.workers), ("blas-threads", config.threadsPerWorker), ("max-batch", config.maxBatch),
@@ -122,6 +125,7 @@ struct TNTServerCommand: AsyncParsableCommand {
             "max_frame_bytes": "\(config.maxFrameSize)", "max_calls_per_connection": "\(config.maxConcurrentCallsPerConnection)",
             "max_connections": "\(config.maxConnections)", "idle_timeout_s": "\(config.idleTimeoutSeconds)",
             "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)",
+            "reload_interval_s": "\(config.reloadIntervalSeconds)",
             "max_image_bytes": "\(config.decodeLimits.maxEncodedBytes)", "max_image_pixels": "\(config.decodeLimits.maxPixels)",
             "log_level": "\(level)", "log_format": "\(format)", "from_config_file": "\(fromFile.sorted())",
         ])
@@ -141,6 +145,6 @@ struct TNTServerCommand: AsyncParsableCommand {
     static let fileKeys: Set<String> = [
         "host", "port", "admin-port", "models", "workers", "blas-threads", "max-batch", "max-queue-delay-us", "queue-size",
         "max-frame-bytes", "max-calls-per-connection", "max-connections", "idle-timeout", "shutdown-grace",
-        "max-inputs-per-call", "max-image-bytes", "max-image-pixels", "log-level", "log-format",
+        "max-inputs-per-call", "max-image-bytes", "max-image-pixels", "log-level", "log-format", "reload-interval",
     ]
 }

@@ -13,7 +13,7 @@ import TNTProtocol
 
     @Test func takesUpToMaxBatchInArrivalOrder() throws {
         let queue = BatchQueue(capacity: 100)
-        #expect(queue.enqueue(try items(10, enqueued: 0)))
+        #expect(queue.enqueue(try items(10, enqueued: 0)) == .accepted)
         let sizes = (0..<3).map { _ in queue.nextBatch(maxBatch: 4, maxDelayNanos: 0)!.count }
         #expect(sizes == [4, 4, 2])
         queue.close()
@@ -22,7 +22,7 @@ import TNTProtocol
 
     @Test func waitsForTheBatchToFillThenGivesUp() throws {
         let queue = BatchQueue(capacity: 100)
-        #expect(queue.enqueue(try items(1)))
+        #expect(queue.enqueue(try items(1)) == .accepted)
         let start = uptimeNanos()
         let batch = queue.nextBatch(maxBatch: 8, maxDelayNanos: 50_000_000)!
         #expect(batch.count == 1)
@@ -31,10 +31,12 @@ import TNTProtocol
 
     @Test func refusesAWholeCallThatDoesNotFit() throws {
         let queue = BatchQueue(capacity: 5)
-        #expect(queue.enqueue(try items(3)))
-        #expect(!queue.enqueue(try items(3)))
+        #expect(queue.enqueue(try items(3)) == .accepted)
+        #expect(queue.enqueue(try items(3)) == .full)
         #expect(queue.count == 3)
-        #expect(queue.enqueue(try items(2)))
+        #expect(queue.enqueue(try items(2)) == .accepted)
+        queue.close()
+        #expect(queue.enqueue(try items(1)) == .closed)
     }
 }
 
