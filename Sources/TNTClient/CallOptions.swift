@@ -5,15 +5,27 @@ import TNTProtocol
 public struct CallOptions: Sendable {
     /// How long the call may take in all, retries and backoff included; nil for no limit.
     public var timeout: Duration?
+    /// An absolute deadline; when both are set, the earlier one counts.
+    public var deadline: ContinuousClock.Instant?
     /// Metadata sent with the call.
     public var metadata: [MetadataEntry]
 
     /// - Parameters:
     ///   - timeout: the call's deadline relative to its start; the server gets what remains of it.
+    ///   - deadline: the same, as an instant (for a deadline shared by several calls).
     ///   - metadata: key/value pairs sent with the call.
-    public init(timeout: Duration? = nil, metadata: [MetadataEntry] = []) {
+    public init(timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil, metadata: [MetadataEntry] = []) {
         self.timeout = timeout
+        self.deadline = deadline
         self.metadata = metadata
+    }
+
+    /// The instant the call must be answered by, if any.
+    func effectiveDeadline(from start: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        switch (timeout.map { start + $0 }, deadline) {
+        case let (a?, b?): min(a, b)
+        case let (a, b): a ?? b
+        }
     }
 }
 

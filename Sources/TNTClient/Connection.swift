@@ -13,20 +13,21 @@ public final class Connection: Sendable {
     /// Connects and sends the preface; the server's preface is checked as it arrives.
     public static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20,
                                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Connection {
-        let channel = try await ClientBootstrap(group: group)
+        // The handler is made on the connection's event loop before connecting, so that it is
+        // known even if the server closes the connection at once.
+        let loop = group.next()
+        let handler = try await loop.submit { NIOLoopBound(ClientHandler(), eventLoop: loop) }.get()
+        let status = try await loop.submit { handler.value.status }.get()
+        let channel = try await ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
-                    try channel.pipeline.syncOperations.addHandler(ClientHandler())
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
             .connect(host: host, port: port).get()
-        let (handler, status) = try await channel.eventLoop.submit {
-            let handler = try channel.pipeline.syncOperations.handler(type: ClientHandler.self)
-            return (NIOLoopBound(handler, eventLoop: channel.eventLoop), handler.status)
-        }.get()
         return Connection(channel: channel, handler: handler, status: status)
     }
 

@@ -51,7 +51,7 @@ public final class TNTClient: Sendable {
     /// - Throws: `RPCError` with the server's status, or UNAVAILABLE / DEADLINE_EXCEEDED from
     ///   the client itself.
     public func call(_ method: String, _ payload: [UInt8], options: CallOptions = CallOptions()) async throws -> [UInt8] {
-        let deadline = options.timeout.map { ContinuousClock.now + $0 }
+        let deadline = options.effectiveDeadline(from: .now)
         var lastReason = ""
         for attempt in 1...max(1, retry.maxAttempts) {
             var micros: UInt64 = 0

@@ -62,6 +62,9 @@ import TNTProtocol
         await #expect { try await bounded.health(options: CallOptions(timeout: .milliseconds(300))) } throws: { error in
             (error as? RPCError)?.code == .deadlineExceeded
         }
+        await #expect { try await bounded.health(options: CallOptions(deadline: .now + .milliseconds(200))) } throws: { error in
+            (error as? RPCError)?.code == .deadlineExceeded
+        }
         #expect(throws: RPCError.self) { try TNTClient(endpoints: ["no-port"]) }
         #expect(throws: RPCError.self) { try TNTClient(endpoints: []) }
     }

@@ -54,7 +54,7 @@ import TNTProtocol
             .write(toFile: server.repository + "/tiny/model.json.new", atomically: false, encoding: .utf8)
         #expect(rename(server.repository + "/tiny/model.json.new", server.repository + "/tiny/model.json") == 0)
         kill(server.process.processIdentifier, SIGHUP)
-        try await Task.sleep(for: .milliseconds(500))
+        for _ in 0..<250 where !server.stderr.contains("reload failed") { try await Task.sleep(for: .milliseconds(20)) }
         let failedReload = try await client.model(named: "tiny")
         #expect(failedReload.state == .ready && failedReload.weightsSHA256 == after.weightsSHA256)
         let servedAfterFailure = done.value

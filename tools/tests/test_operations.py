@@ -106,7 +106,7 @@ def test_sigterm_during_load_answers_every_accepted_call(admin_server):
     answered_before = outcomes.count("ok")
     process.send_signal(signal.SIGTERM)
     # Not ready first, while the process still runs and drains.
-    for _ in range(200):
+    for _ in range(500):
         status = http(f"http://{admin}/readyz")
         if status[0] != 200:
             break
@@ -185,3 +185,30 @@ def test_kubernetes_manifests_validate_strictly():
     assert {os.path.basename(m) for m in manifests} >= {"deployment.yaml", "service.yaml", "hpa.yaml"}
     result = subprocess.run(["kubernetes-validate", "--strict", *manifests], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_configuration_precedence_flag_env_file_default(tmp_path):
+    """One rule: flag, then TNT_ variable, then config file, then default; logged at start."""
+    import json as json_module
+    config = tmp_path / "tnt.json"
+    config.write_text(json_module.dumps({"max-batch": 2, "workers": 3, "queue-size": 77}))
+    repo = tmp_path / "models"
+    os.makedirs(repo)
+    env = dict(os.environ, TNT_WORKERS="1", TNT_QUEUE_SIZE="55", TNT_LOG_FORMAT="json")
+    process = subprocess.Popen([SERVER, "--models", str(repo), "--port", "0", "--config", str(config), "--queue-size", "33"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        next(line for line in process.stdout if "listening on" in line)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    effective = next(json_module.loads(l) for l in err.splitlines() if '"effective configuration"' in l)
+    assert effective["queue_size"] == "33"  # flag over variable and file
+    assert effective["workers"] == "1"      # variable over file
+    assert effective["max_batch"] == "2"    # file over default
+    assert effective["max_frame_bytes"] == str(16 << 20)  # default
+    assert effective["from_config_file"] == '["max-batch"]'
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"max-bacth": 2}')
+    result = subprocess.run([SERVER, "--models", str(repo), "--config", str(bad)], capture_output=True, text=True)
+    assert result.returncode != 0 and "unknown key 'max-bacth'" in result.stderr
