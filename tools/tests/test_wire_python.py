@@ -2,20 +2,17 @@
 messages serialised by Python's generated classes (grpcio-tools' protoc), and its protobuf-c
 answers are parsed by them, and re-serialise to the very same bytes."""
 import glob
-import json
 import os
-import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SERVER = os.path.join(ROOT, ".build", "debug", "tnt-server")
-FIXTURE = os.path.join(ROOT, "Tests", "TNTModelTests", "Fixtures", "tiny-sharp")
+sys.path.insert(0, os.path.join(ROOT, "clients", "python", "tests"))
+from conftest import SERVER, start_server  # noqa: E402
 PREFACE = b"TNTRPC\x01\x00"
 REQUEST, RESPONSE, CANCEL, PING, PONG, GOAWAY = 1, 2, 3, 4, 5, 6
 
@@ -35,15 +32,8 @@ def pb(tmp_path_factory):
 def server(tmp_path_factory):
     if not os.path.exists(SERVER):
         pytest.skip("build tnt-server first (make test does)")
-    repo = tmp_path_factory.mktemp("models")
-    os.makedirs(repo / "tiny")
-    shutil.copy(os.path.join(FIXTURE, "weights.safetensors"), repo / "tiny")
-    config = json.load(open(os.path.join(FIXTURE, "config.json")))
-    json.dump({"architecture": config, "weights": "weights.safetensors"}, open(repo / "tiny" / "model.json", "w"))
-    process = subprocess.Popen([SERVER, "--port", "0", "--models", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    assert "listening on" in line, line
-    yield int(line.rsplit(":", 1)[1])
+    process, endpoint = start_server(tmp_path_factory.mktemp("models"))
+    yield int(endpoint.rsplit(":", 1)[1])
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
 
@@ -93,6 +83,7 @@ def test_health_models_and_predict_with_python_messages(pb, server):
     listed = call(wire, pb, 2, "/tnt.v1.Models/List", pb.models.ListModelsRequest())
     models = pb.models.ListModelsResponse.FromString(listed.payload).models
     assert [m.name for m in models] == ["tiny"] and models[0].state == pb.models.ModelInfo.STATE_READY
+    assert models[0].has_labels
     assert list(models[0].input_shape) == [3, 64, 64]
 
     image = open(os.path.join(ROOT, "Tests", "TNTImageTests", "Fixtures", "pipeline", "china.jpg"), "rb").read()
