@@ -99,6 +99,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TNTServerTests", dependencies: ["TNTServer", "TNTProtocol"]),
+        .testTarget(name: "TNTClientTests", dependencies: ["TNTClient"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -20,7 +20,7 @@ public final class TNTClient: Sendable {
     public let retry: RetryPolicy
 
     /// - Parameters:
-    ///   - endpoints: `host:port` strings; at least one.
+    ///   - endpoints: `host:port` strings (`[::1]:50051` for IPv6); at least one.
     ///   - retry: how calls the server did not process are sent again.
     ///   - group: the NIO event loops for the connections.
     public init(endpoints: [String], retry: RetryPolicy = RetryPolicy(),
@@ -30,7 +30,9 @@ public final class TNTClient: Sendable {
             guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]), port > 0 else {
                 throw RPCError(.invalidArgument, "endpoint '\(endpoint)' is not host:port")
             }
-            return (String(endpoint[..<colon]), port)
+            var host = String(endpoint[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // [::1]:50051
+            return (host, port)
         }
         pool = EndpointPool(endpoints: parsed, reconnect: retry, group: group)
         self.retry = retry

@@ -59,6 +59,7 @@ class Client:
         host, _, port = endpoint.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"endpoint {endpoint!r} is not host:port")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:50051
         self.timeout = timeout
         self._goaway = None
         self._lock = threading.Lock()
