@@ -164,9 +164,7 @@ final class ClientHandler: ChannelInboundHandler {
 
     private func write(_ frame: Frame) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: Frame.headerSize + frame.payload.readableBytes)
-        FrameEncoder.write(frame, to: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(FrameEncoder.encoded(frame, allocator: context.channel.allocator)), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

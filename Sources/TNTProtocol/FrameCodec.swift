@@ -66,14 +66,14 @@ public struct FrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Frames → bytes.
-public struct FrameEncoder: MessageToByteEncoder {
-    public typealias OutboundIn = Frame
-
-    public init() {}
-
-    public func encode(data frame: Frame, out: inout ByteBuffer) throws {
-        Self.write(frame, to: &out)
+/// Frames → bytes. The connection handlers write frames themselves (the server writes its
+/// preface as raw bytes on the same channel), so this is a namespace, not a pipeline handler.
+public enum FrameEncoder {
+    /// The frame as bytes in a new buffer from `allocator`.
+    public static func encoded(_ frame: Frame, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: Frame.headerSize + frame.payload.readableBytes)
+        write(frame, to: &buffer)
+        return buffer
     }
 
     public static func write(_ frame: Frame, to out: inout ByteBuffer) {

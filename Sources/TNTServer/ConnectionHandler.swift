@@ -131,9 +131,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func write(context: ChannelHandlerContext, _ frame: Frame) {
-        var buffer = context.channel.allocator.buffer(capacity: Frame.headerSize + frame.payload.readableBytes)
-        FrameEncoder.write(frame, to: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(FrameEncoder.encoded(frame, allocator: context.channel.allocator)), promise: nil)
     }
 
     /// GOAWAY, then close once the calls in flight are answered (at once for a violation).
