@@ -62,10 +62,8 @@ public struct RetryPolicy: Sendable {
 
     /// The pause before attempt `attempt + 1` (attempt counts from 1).
     func backoff(after attempt: Int) -> Duration {
-        let base = Double(initialBackoff.components.seconds) + Double(initialBackoff.components.attoseconds) / 1e18
-        let cap = Double(maxBackoff.components.seconds) + Double(maxBackoff.components.attoseconds) / 1e18
-        let seconds = min(cap, base * pow(multiplier, Double(attempt - 1))) * Double.random(in: (1 - jitter)...(1 + jitter))
-        return .milliseconds(Int64(seconds * 1000))
+        let base = min(maxBackoff, initialBackoff * pow(multiplier, Double(attempt - 1)))
+        return base * Double.random(in: (1 - jitter)...(1 + jitter))
     }
 }
 

@@ -60,7 +60,7 @@ public final class TNTClient: Sendable {
             if let deadline {
                 let remaining = deadline - .now
                 guard remaining > .zero else { throw RPCError(.deadlineExceeded, "deadline exceeded after \(attempt - 1) attempts; last: \(lastReason)") }
-                micros = UInt64(max(1, remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000))
+                micros = UInt64(max(1, (remaining / .microseconds(1)).rounded(.up)))
             }
             let index = await pool.pick()
             do {

@@ -71,36 +71,36 @@ struct BenchModelCommand: ParsableCommand {
     }
 }
 
+/// Seconds `body` takes.
+func elapsedSeconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    return (ContinuousClock.now - start) / .seconds(1)
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
 /// Median seconds of `body` over repeated runs (one warm-up, at least 5, about `budget` seconds).
 func medianSeconds(budget: Double, _ body: () throws -> Void) rethrows -> Double {
     try body()
     var times: [Double] = []
-    let start = DispatchTime.now().uptimeNanoseconds
-    repeat {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        try body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-    } while times.count < 5 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budget
-    return times.sorted()[times.count / 2]
+    let end = ContinuousClock.now + .seconds(budget)
+    repeat { times.append(try elapsedSeconds(body)) } while times.count < 5 || ContinuousClock.now < end
+    return median(times)
 }
 
 /// Median seconds of `model` and of `reference`, run alternately (one warm-up each, at least
 /// 5 rounds, about `budget` seconds in all).
 func interleavedMedians(budget: Double, _ model: () -> Void, _ reference: () -> Void) -> (Double, Double) {
-    func seconds(_ body: () -> Void) -> Double {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        body()
-        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-    }
     model()
     reference()
     var modelTimes: [Double] = [], referenceTimes: [Double] = []
-    let start = DispatchTime.now().uptimeNanoseconds
+    let end = ContinuousClock.now + .seconds(budget)
     repeat {
-        modelTimes.append(seconds(model))
-        referenceTimes.append(seconds(reference))
-    } while modelTimes.count < 5 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < budget
-    return (modelTimes.sorted()[modelTimes.count / 2], referenceTimes.sorted()[referenceTimes.count / 2])
+        modelTimes.append(elapsedSeconds(model))
+        referenceTimes.append(elapsedSeconds(reference))
+    } while modelTimes.count < 5 || ContinuousClock.now < end
+    return (median(modelTimes), median(referenceTimes))
 }
 
 /// A 2048³ sgemm through OpenBLAS: the ceiling a forward pass made of matrix products could reach.

@@ -74,8 +74,7 @@ struct BenchRPCCommand: AsyncParsableCommand {
                         _ = try await client.call(method, payload)
                         let t1 = ContinuousClock.now
                         if t1 <= end { inWindow += 1 }
-                        let d = t1 - t0
-                        mine.append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+                        mine.append((t1 - t0) / .seconds(1))
                     }
                     return (mine, inWindow)
                 }

@@ -18,7 +18,6 @@ struct PredictCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try await TNTClient.connect(server)
-        defer { Task { await client.close() } }
         var inputs: [PredictInput] = []
         for path in images {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
@@ -26,6 +25,7 @@ struct PredictCommand: AsyncParsableCommand {
         }
         let response = try await client.predict(PredictRequest(model: model, inputs: inputs, topK: topK),
                                                 options: CallOptions(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }))
+        await client.close()
         printResults(response.results, files: images, json: json)
     }
 }
