@@ -66,17 +66,23 @@ def load(endpoint, stop, outcomes, payload):
                 return
 
 
+def start_load(endpoint, callers):
+    """`callers` threads classifying a photograph until the returned event is set."""
+    stop, outcomes = threading.Event(), []
+    payload = open(image("pipeline/china.jpg"), "rb").read()
+    threads = [threading.Thread(target=load, args=(endpoint, stop, outcomes, payload)) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    return stop, outcomes, threads
+
+
 def test_metrics_move_during_load(admin_server):
     process, endpoint = admin_server
     admin = process.admin
     assert http(f"http://{admin}/healthz")[0] == 200
     assert http(f"http://{admin}/readyz") == (200, "ready\n")
     before = scrape(admin)
-    stop, outcomes = threading.Event(), []
-    payload = open(image("pipeline/china.jpg"), "rb").read()
-    threads = [threading.Thread(target=load, args=(endpoint, stop, outcomes, payload)) for _ in range(4)]
-    for t in threads:
-        t.start()
+    stop, outcomes, threads = start_load(endpoint, 4)
     time.sleep(1.5)
     during = scrape(admin)
     stop.set()
@@ -97,11 +103,7 @@ def test_metrics_move_during_load(admin_server):
 def test_sigterm_during_load_answers_every_accepted_call(admin_server):
     process, endpoint = admin_server
     admin = process.admin
-    stop, outcomes = threading.Event(), []
-    payload = open(image("pipeline/china.jpg"), "rb").read()
-    threads = [threading.Thread(target=load, args=(endpoint, stop, outcomes, payload)) for _ in range(6)]
-    for t in threads:
-        t.start()
+    stop, outcomes, threads = start_load(endpoint, 6)
     time.sleep(1.0)
     answered_before = outcomes.count("ok")
     process.send_signal(signal.SIGTERM)

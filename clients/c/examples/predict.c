@@ -5,19 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "read_file.h"
 #include "tnt_client.h"
-
-static uint8_t *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long length = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc(length > 0 ? (size_t)length : 1);
-    *size = data ? fread(data, 1, (size_t)length, f) : 0;
-    fclose(f);
-    return data;
-}
 
 static void print_json_string(const char *s) {
     putchar('"');

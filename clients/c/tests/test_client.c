@@ -5,22 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../examples/read_file.h"
 #include "tnt_client.h"
 
 static int failures = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
-
-static uint8_t *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long length = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc((size_t)length);
-    *size = fread(data, 1, (size_t)length, f);
-    fclose(f);
-    return data;
-}
 
 int main(int argc, char **argv) {
     if (argc != 5) { fprintf(stderr, "usage: %s HOST PORT SLOW_PORT IMAGE\n", argv[0]); return 2; }
