@@ -1,5 +1,4 @@
 import COpenBLAS
-import Dispatch
 
 /// OpenBLAS's thread count is one setting for the whole process.
 public enum BLASThreads {
@@ -18,31 +17,28 @@ public enum BLASThreads {
 
 /// Runs forward passes for batches of up to `maxBatch` images on `threads` threads.
 ///
-/// Threading policy (measured, see docs/PERFORMANCE.md): a batch of at least `threads`
-/// images is split into `threads` contiguous parts, each run on its own thread with its own
-/// workspace and single-threaded OpenBLAS, so the LayerNorm, GELU and attention kernels
-/// scale with the threads as well as the matrix products. A smaller batch runs as one part
-/// with OpenBLAS on all threads. The engine sets OpenBLAS's process-wide thread count, so
-/// a process runs either one engine with many threads or many single-threaded engines.
+/// Every batch, one image included, is shared by all the threads: the forward pass splits
+/// each stage by patches, token rows or heads, and each thread calls OpenBLAS
+/// single-threaded on its share (docs/PERFORMANCE.md has the measurements). OpenBLAS's own
+/// thread count, one setting for the whole process, is therefore always 1.
 public final class TNTEngine: @unchecked Sendable {
     public let weights: TNTWeights
     public let maxBatch: Int
     public let threads: Int
-    private let workspaces: [Workspace]
+    private let workspace: Workspace
 
     public init(weights: TNTWeights, maxBatch: Int, threads: Int = 1) {
         precondition(threads > 0 && maxBatch > 0)
         self.weights = weights
         self.maxBatch = maxBatch
         self.threads = threads
-        let partSize = (maxBatch + threads - 1) / threads
-        workspaces = (0..<min(threads, maxBatch)).map { _ in Workspace(config: weights.config, maxBatch: partSize) }
+        workspace = Workspace(config: weights.config, maxBatch: maxBatch, threads: threads)
     }
 
     public var config: TNTConfig { weights.config }
 
     /// Bytes of scratch memory held by this engine.
-    public var workspaceBytes: Int { workspaces.reduce(0) { $0 + $1.byteCount } }
+    public var workspaceBytes: Int { workspace.byteCount }
 
     /// - input:    (batch, in_chans, img, img)
     /// - logits:   (batch, class_num)
@@ -52,22 +48,8 @@ public final class TNTEngine: @unchecked Sendable {
         logits: UnsafeMutablePointer<Float>, features: UnsafeMutablePointer<Float>? = nil
     ) {
         precondition(batch > 0 && batch <= maxBatch, "batch \(batch) outside 1...\(maxBatch)")
-        let c = weights.config
-        let parts = min(threads, batch)
-        BLASThreads.set(threads / parts)
-        if parts == 1 {
-            forward(weights, input: input, batch: batch, logits: logits, features: features, workspace: workspaces[0])
-            return
-        }
-        let base = batch / parts, extra = batch % parts
-        let io = BatchPointers(input: input, logits: logits, features: features)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let start = part * base + min(part, extra)
-            let count = base + (part < extra ? 1 : 0)
-            forward(weights, input: io.input + start * c.inputSize, batch: count,
-                    logits: io.logits + start * c.classNum, features: io.features.map { $0 + start * c.embedDim },
-                    workspace: workspaces[part])
-        }
+        BLASThreads.set(1)
+        forward(weights, input: input, batch: batch, logits: logits, features: features, workspace: workspace)
     }
 
     /// Array convenience: `input` holds `batch` images; returns logits and features.
@@ -92,11 +74,4 @@ public final class TNTEngine: @unchecked Sendable {
         }
         return (logits, features)
     }
-}
-
-/// The caller's buffers, shared with the threads that each fill a disjoint slice of them.
-private struct BatchPointers: @unchecked Sendable {
-    let input: UnsafePointer<Float>
-    let logits: UnsafeMutablePointer<Float>
-    let features: UnsafeMutablePointer<Float>?
 }

@@ -1,7 +1,10 @@
-/// Every scratch buffer one forward pass needs, allocated once for a maximum batch.
-/// A workspace belongs to one thread at a time; the forward pass allocates nothing.
+/// Every scratch buffer one forward pass needs, allocated once for a maximum batch and the
+/// threads that share the pass. A workspace serves one forward pass at a time; the forward
+/// pass allocates nothing.
 public final class Workspace: @unchecked Sendable {
     public let maxBatch: Int
+    /// Threads of the forward pass; each has its own attention scratch.
+    public let threads: Int
     /// Bytes held by all buffers.
     public let byteCount: Int
     let pixels: UnsafeMutablePointer<Float>   // (B·patches·16, in_dim): pixel tokens
@@ -12,20 +15,23 @@ public final class Workspace: @unchecked Sendable {
     let attended: UnsafeMutablePointer<Float> // (rows, dim): attention output, also pixel→patch projection
     let hidden: UnsafeMutablePointer<Float>   // (rows, mlp hidden)
     let columns: UnsafeMutablePointer<Float>  // (B·patches·16, in_chans·49): stem im2col
-    let scores: UnsafeMutablePointer<Float>   // (tokens, tokens), also inner attention scratch
+    let scores: UnsafeMutablePointer<Float>   // per thread: (tokens, tokens), also inner attention scratch
+    private let scoresStride: Int
     let features: UnsafeMutablePointer<Float> // (B, embed_dim)
     private let storage: UnsafeMutableRawPointer
 
-    public init(config c: TNTConfig, maxBatch: Int) {
-        precondition(maxBatch > 0, "maxBatch must be positive")
+    public init(config c: TNTConfig, maxBatch: Int, threads: Int = 1) {
+        precondition(maxBatch > 0 && threads > 0, "maxBatch and threads must be positive")
         self.maxBatch = maxBatch
+        self.threads = threads
+        scoresStride = (max(c.numTokens * c.numTokens, (c.innerHeadDim + 17) * 16) + 15) & ~15
         // Inner rows (patches·16) carry in_dim each: patches·embed_dim floats, as outer rows do.
         let rowsDim = maxBatch * c.numTokens * c.embedDim
         let hiddenSize = maxBatch * max(c.numTokens * c.mlpHidden, c.numPatches * c.numPixel * c.innerMlpHidden)
         let sizes = [
             rowsDim, rowsDim, rowsDim, 2 * rowsDim, rowsDim, rowsDim, hiddenSize,
             maxBatch * c.numPatches * c.numPixel * c.inChans * 49,
-            max(c.numTokens * c.numTokens, (c.innerHeadDim + 17) * 16),
+            threads * scoresStride,
             maxBatch * c.embedDim,
         ]
         // Each buffer starts on its own 64-byte line.
@@ -42,6 +48,9 @@ public final class Workspace: @unchecked Sendable {
         (pixels, tokens, normed, qk, v, attended, hidden, columns, scores, features) =
             (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6], buffers[7], buffers[8], buffers[9])
     }
+
+    /// Attention scratch of one thread of the pass.
+    func scratch(_ member: Int) -> UnsafeMutablePointer<Float> { scores + member * scoresStride }
 
     deinit { storage.deallocate() }
 }

@@ -28,10 +28,22 @@ public final class ServerCore: @unchecked Sendable {
     private var inFlight = 0
     private var connections: [ObjectIdentifier: Channel] = [:]
 
+    /// The OpenBLAS kernels the workers run, chosen and checked before any of them starts.
+    public let kernels: KernelSelection
+
     public init(config: ServerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         let repository = try ModelRepository(directory: config.modelsDirectory)
+        // The presets are checked too, so that a model added by a reload is covered.
+        let configs = repository.models.values.compactMap { $0.weights?.config } + [.tntSmall, .tntBase]
+        do {
+            kernels = try BLASKernels.selectAndCheck(configs: configs, threads: [1, ProcessInfo.processInfo.activeProcessorCount])
+        } catch {
+            logger.critical("OpenBLAS kernel self-check failed; not serving", metadata: ["error": "\(error)"])
+            throw error
+        }
+        Self.log(kernels, logger)
         var workers: [String: ModelWorkers] = [:]
         for (name, model) in repository.models where model.isReady {
             workers[name] = ModelWorkers(model: model, config: config, logger: logger)
@@ -89,6 +101,18 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     func stopWorkers() { for worker in serving.workers.values { worker.stop() } }
+
+    private static func log(_ k: KernelSelection, _ logger: Logger) {
+        for r in k.rejected {
+            logger.warning("OpenBLAS kernel family failed its self-check; falling back to the next",
+                           metadata: ["family": "\(r.family)", "reason": "\(r.reason)"])
+        }
+        logger.info("OpenBLAS kernels", metadata: [
+            "family": "\(k.family)", "source": "\(k.source.rawValue)", "self_check": "\(k.check)",
+            "fell_back_from": "\(k.rejected.map(\.family))", "cpu": "\(k.cpu.summary)",
+        ])
+        ServerMetrics.kernels(k)
+    }
 
     private func log(_ info: ModelInfo) {
         if info.state == .ready {

@@ -1,4 +1,5 @@
 import Metrics
+import TNTModel
 import TNTProtocol
 
 /// The server's metrics, through swift-metrics (tnt-server bootstraps swift-prometheus).
@@ -13,6 +14,14 @@ enum ServerMetrics {
         let label = methodLabel(method)
         Counter(label: "tnt_rpc_calls_total", dimensions: [("method", label), ("code", status.name)]).increment()
         Timer(label: "tnt_rpc_duration_seconds", dimensions: [("method", label)]).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// An info gauge (always 1) whose labels say which OpenBLAS kernels run and why.
+    static func kernels(_ k: KernelSelection) {
+        Gauge(label: "tnt_blas_kernels_info", dimensions: [
+            ("family", k.family), ("source", k.source.rawValue), ("self_check", "passed"),
+            ("fell_back_from", k.rejected.map(\.family).joined(separator: ",")),
+        ]).record(1)
     }
 
     static let callsInFlight = Gauge(label: "tnt_rpc_calls_in_flight")

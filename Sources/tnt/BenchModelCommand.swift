@@ -18,10 +18,12 @@ struct BenchModelCommand: ParsableCommand {
     func run() throws {
         let config = try TNTConfig.resolve(arch)
         let batches = try parseList(batch, name: "batch"), threadCounts = try parseList(threads, name: "threads")
+        let selection = try selectKernels(configs: [config], threads: threadCounts)
         let path = try weights ?? writeRandomWeights(config)
         let model = try TNTWeights(config: config, path: path)
         let flopsPerImage = 2 * Double(config.multiplyAdds)
-        print("OpenBLAS: \(BLASThreads.configDescription); kernels: \(BLASThreads.coreName)")
+        print("OpenBLAS: \(BLASThreads.configDescription)")
+        print(selection.summary)
         print("model: \(arch), \(model.parameterCount) parameters, \(String(format: "%.2f", flopsPerImage / 1e9)) GFLOP per image, weights \(weights ?? "random")")
         printMemory(model)
         print("| batch | threads | median ms/batch | images/s | GFLOP/s | sgemm 2048³ GFLOP/s | ratio | workspace MB | RSS MB |")

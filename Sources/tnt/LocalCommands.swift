@@ -17,6 +17,7 @@ struct LocalModel {
         }
         guard let weights = model.weights else { throw ValidationError("model '\(chosen)' failed to load: \(model.info.stateReason)") }
         self.model = model
+        try selectKernels(configs: [weights.config], threads: [ProcessInfo.processInfo.activeProcessorCount])
         engine = TNTEngine(weights: weights, maxBatch: maxBatch, threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 

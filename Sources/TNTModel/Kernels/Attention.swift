@@ -3,30 +3,30 @@ import COpenBLAS
 // PaddleClas's Attention: qk = x·Wqk split as (2, heads, head_dim), v = x·Wv split as
 // (heads, head_dim); per head softmax(q·kᵀ·head_dim^-½)·v, heads concatenated.
 
-/// Outer attention over the tokens of each image, one head at a time through sgemm.
+/// Outer attention over the tokens of each image, one head at a time through sgemm, for the
+/// (image, head) pairs numbered image·headCount + head in `heads`.
 /// - out:    (images·tokens, dim)
 /// - qk:     (images·tokens, 2·dim)
 /// - v:      (images·tokens, dim)
 /// - scores: (tokens, tokens) scratch
 func outerAttention(
     _ out: UnsafeMutablePointer<Float>, qk: UnsafePointer<Float>, v: UnsafePointer<Float>,
-    scores: UnsafeMutablePointer<Float>, images: Int, tokens: Int, dim: Int, heads: Int
+    scores: UnsafeMutablePointer<Float>, heads: Range<Int>, tokens: Int, dim: Int, headCount: Int
 ) {
-    let headDim = dim / heads
+    let headDim = dim / headCount
     let scale = 1 / Float(headDim).squareRoot()
     let n = Int32(tokens), hd = Int32(headDim)
-    for image in 0..<images {
+    for unit in heads {
+        let image = unit / headCount, h = unit % headCount
         let qkImage = qk + image * tokens * 2 * dim
         let vImage = v + image * tokens * dim
         let outImage = out + image * tokens * dim
-        for h in 0..<heads {
-            let q = qkImage + h * headDim, k = qkImage + dim + h * headDim
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd,
-                        scale, q, Int32(2 * dim), k, Int32(2 * dim), 0, scores, n)
-            softmaxRows(scores, rows: tokens, cols: tokens)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n,
-                        1, scores, n, vImage + h * headDim, Int32(dim), 0, outImage + h * headDim, Int32(dim))
-        }
+        let q = qkImage + h * headDim, k = qkImage + dim + h * headDim
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd,
+                    scale, q, Int32(2 * dim), k, Int32(2 * dim), 0, scores, n)
+        softmaxRows(scores, rows: tokens, cols: tokens)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n,
+                    1, scores, n, vImage + h * headDim, Int32(dim), 0, outImage + h * headDim, Int32(dim))
     }
 }
 

@@ -1,0 +1,22 @@
+#ifndef TNT_KERNEL_SUPPORT_H
+#define TNT_KERNEL_SUPPORT_H
+
+#include <stdbool.h>
+
+/// What cpuid and xgetbv say about this CPU: instruction sets the CPU has *and* the
+/// operating system saves the registers of (AVX needs XCR0 bits 1-2, AVX-512 bits 5-7).
+typedef struct {
+    char vendor[13];
+    unsigned family, model;
+    bool sse3, ssse3, sse4_2, avx, fma, avx2;
+    bool avx512f, avx512bw, avx512dq, avx512vl, avx512cd, avx512_bf16;
+} tnt_cpu_features;
+
+tnt_cpu_features tnt_cpu_read_features(void);
+
+/// Makes a DYNAMIC_ARCH OpenBLAS already loaded in this process use `family` (an
+/// OPENBLAS_CORETYPE name) from now on. Call only while no BLAS call is running.
+/// Returns false when this OpenBLAS cannot switch (not a DYNAMIC_ARCH build).
+bool tnt_openblas_switch_family(const char *family);
+
+#endif

@@ -1,0 +1,116 @@
+import CKernelSupport
+import Foundation
+
+/// Which OpenBLAS kernel family runs, how it was picked and what the self-check found.
+public struct KernelSelection: Sendable, Equatable {
+    public enum Source: String, Sendable {
+        /// Picked by this program from the CPU's features (`OPENBLAS_CORETYPE` unset).
+        case chosen
+        /// Named by the user in `OPENBLAS_CORETYPE`.
+        case named
+        /// This OpenBLAS is not a DYNAMIC_ARCH build: it has one family, which runs.
+        case fixed
+    }
+
+    /// The family OpenBLAS runs now, as `openblas_get_corename()` says.
+    public var family: String
+    public var source: Source
+    /// `passed (N products, threads 1 and 2)`, or `not run`.
+    public var check: String
+    /// Families that failed the self-check before `family` was settled on, with the reason.
+    public var rejected: [(family: String, reason: String)] = []
+    public var cpu: CPUFeatures
+
+    /// One line for logs and benchmark headers.
+    public var summary: String {
+        var line = "OpenBLAS kernels: \(family) (\(source.rawValue)); self-check: \(check)"
+        for r in rejected { line += "; \(r.family) failed its self-check (\(r.reason)), fell back" }
+        return line + "; CPU: \(cpu.summary)"
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.family == b.family && a.source == b.source && a.check == b.check && a.cpu == b.cpu
+            && a.rejected.map(\.family) == b.rejected.map(\.family)
+    }
+}
+
+public enum KernelSelectionError: Error, CustomStringConvertible {
+    case namedFamilyUnknown(named: String, runs: String)
+    case namedFamilyUnsupported(named: String, missing: [String])
+    case namedFamilyFailedCheck(named: String, reason: String)
+    case everyFamilyFailedCheck([(family: String, reason: String)])
+
+    public var description: String {
+        switch self {
+        case .namedFamilyUnknown(let named, let runs):
+            "OPENBLAS_CORETYPE=\(named) is not a kernel family this OpenBLAS knows (it would run \(runs)); "
+                + "unset it to let the program choose, or name one of \(KernelFamily.allCases.map(\.rawValue).joined(separator: ", "))"
+        case .namedFamilyUnsupported(let named, let missing):
+            "OPENBLAS_CORETYPE=\(named) needs \(missing.joined(separator: ", ")), which this CPU lacks; "
+                + "unset it to let the program choose"
+        case .namedFamilyFailedCheck(let named, let reason):
+            "OPENBLAS_CORETYPE=\(named) computes wrong results on this machine (\(reason)); "
+                + "refusing to serve wrong answers: unset it or name another family"
+        case .everyFamilyFailedCheck(let failures):
+            "no OpenBLAS kernel family passed the self-check: "
+                + failures.map { "\($0.family): \($0.reason)" }.joined(separator: "; ")
+        }
+    }
+}
+
+/// Picks OpenBLAS's kernel family for this CPU and checks it before any real work.
+///
+/// Debian's OpenBLAS 0.3.21 chooses its kernels when the library loads, from a CPU table
+/// that predates Sapphire Rapids and Zen 4: on such CPUs it falls back to SSE3 (`Prescott`),
+/// several times slower. This program reads cpuid itself and, unless the user named a family
+/// in `OPENBLAS_CORETYPE`, switches the already loaded library to the best family the CPU
+/// runs (OpenBLAS's own `gotoblas_dynamic_init`, exported by DYNAMIC_ARCH builds). No
+/// re-exec and no environment needed before `main`, so it works the same from a shell, a
+/// container entrypoint and a test process.
+public enum BLASKernels {
+    /// Selects the family, then self-checks it on `configs`' products on each thread count
+    /// in `threads`, falling back down `KernelFamily.ladder` while a chosen family fails.
+    /// Call first thing, before any BLAS call; not while one runs.
+    /// - Throws: `KernelSelectionError` when a named family is unknown, unsupported or wrong,
+    ///   or when no family passes.
+    public static func selectAndCheck(
+        configs: [TNTConfig], threads: [Int], environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> KernelSelection {
+        let cpu = CPUFeatures.current
+        let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
+        let threadList = Array(Set(threads.filter { $0 > 0 })).sorted()
+        let checked = "passed (\(check.shapes.count) products, threads \(threadList.map(String.init).joined(separator: " and ")))"
+
+        if let named = environment["OPENBLAS_CORETYPE"], !named.isEmpty {
+            // OpenBLAS honoured it when it loaded; make sure it understood and it is right.
+            let runs = BLASThreads.coreName
+            guard runs.lowercased() == named.lowercased() else { throw KernelSelectionError.namedFamilyUnknown(named: named, runs: runs) }
+            if let missing = KernelFamily(name: named)?.missingFeatures(on: cpu) {
+                throw KernelSelectionError.namedFamilyUnsupported(named: named, missing: missing)
+            }
+            if let reason = check.run(family: runs, threads: threadList) {
+                throw KernelSelectionError.namedFamilyFailedCheck(named: named, reason: reason)
+            }
+            return KernelSelection(family: runs, source: .named, check: checked, cpu: cpu)
+        }
+
+        var rejected: [(family: String, reason: String)] = []
+        for family in KernelFamily.ladder(for: cpu) {
+            guard tnt_openblas_switch_family(family.rawValue) else {
+                // Not DYNAMIC_ARCH: the one family the library has must be right.
+                let runs = BLASThreads.coreName
+                if let reason = check.run(family: runs, threads: threadList) {
+                    throw KernelSelectionError.everyFamilyFailedCheck([(runs, reason)])
+                }
+                return KernelSelection(family: runs, source: .fixed, check: checked, cpu: cpu)
+            }
+            let runs = BLASThreads.coreName
+            if let reason = check.run(family: runs, threads: threadList) {
+                rejected.append((runs, reason))
+                continue
+            }
+            return KernelSelection(family: runs, source: .chosen, check: checked, rejected: rejected, cpu: cpu)
+        }
+        throw KernelSelectionError.everyFamilyFailedCheck(rejected)
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import TNTModel
+
+struct KernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "The OpenBLAS kernel family this CPU gets, and its self-check on TNT's products.",
+        discussion: """
+            Without OPENBLAS_CORETYPE the program chooses the best family the CPU runs; with it, the \
+            named family runs if it passes the same check. tnt-server and every tnt command that \
+            computes make this choice first.
+            """
+    )
+
+    @Option(help: "Architectures whose products are checked: tnt_small, tnt_base or JSON files, comma-separated.")
+    var arch = "tnt_small,tnt_base"
+    @Option(help: "OpenBLAS thread counts to check with, comma-separated.") var threads = "1,\(ProcessInfo.processInfo.activeProcessorCount)"
+    @Flag(help: "Print JSON: {\"family\", \"source\", \"check\", \"rejected\", \"ladder\", \"cpu\"}.") var json = false
+
+    func run() throws {
+        let configs = try arch.split(separator: ",").map { try TNTConfig.resolve(String($0)) }
+        let selection = try selectKernels(configs: configs, threads: try parseList(threads, name: "threads"))
+        let ladder = KernelFamily.ladder(for: selection.cpu).map(\.rawValue)
+        if json {
+            let object: [String: Any] = [
+                "family": selection.family, "source": selection.source.rawValue, "check": selection.check,
+                "rejected": selection.rejected.map { ["family": $0.family, "reason": $0.reason] },
+                "ladder": ladder, "cpu": selection.cpu.summary,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(selection.summary)
+            print("families this CPU runs, best first: \(ladder.joined(separator: ", "))")
+        }
+    }
+}
+
+/// Picks and checks OpenBLAS's kernels for `configs`, as every computing command does first.
+/// A named family that is wrong for this machine ends the command with the reason.
+@discardableResult
+func selectKernels(configs: [TNTConfig], threads: [Int]) throws -> KernelSelection {
+    do {
+        let selection = try BLASKernels.selectAndCheck(configs: configs, threads: threads)
+        if !selection.rejected.isEmpty { FileHandle.standardError.write(Data((selection.summary + "\n").utf8)) }
+        return selection
+    } catch let error as KernelSelectionError {
+        throw CommandFailure(error.description)
+    }
+}
+
+/// An error that ends a command with its message and no usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
