@@ -23,8 +23,9 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin tnt \
     && mkdir -p /models
 COPY --from=build /out/tnt-server /out/tnt /usr/local/bin/
-# One OpenBLAS thread per worker, workers = cores (docs/PERFORMANCE.md): the engine sets the
-# count itself; this keeps OpenBLAS from starting a thread per core at load.
+# The engine splits each forward pass across its own threads and calls OpenBLAS single-threaded
+# (docs/PERFORMANCE.md); this keeps OpenBLAS from starting a thread per core at load. The
+# OpenBLAS kernel family is chosen by tnt-server for the CPU it starts on: do not name one.
 ENV TNT_HOST=0.0.0.0 \
     TNT_PORT=50051 \
     TNT_ADMIN_PORT=8080 \

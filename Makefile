@@ -36,7 +36,7 @@ test-python:
 bench: release
 	tools/install-deps.sh --bench
 	$(SWIFT) build -c release --product tnt-server
-	bench/model_vs_onnxruntime.sh
+	mkdir -p .build/bench && bench/model_vs_references.sh | tee .build/bench/model.log && python3 bench/summarize_model_bench.py .build/bench/model.log
 	python3 bench/preprocess_vs_paddleclas.py
 	bench/rpc_vs_model.sh
 

@@ -1,4 +1,6 @@
+#define _GNU_SOURCE
 #include "allocation_counter.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
 
@@ -10,20 +12,36 @@ extern void __libc_free(void *);
 
 static __thread int counting;
 static __thread long count;
+static void *ignored_library;
 
-static inline void note(void) { if (counting) count++; }
+// Counts an allocation unless the code that asked for it lives in the ignored library.
+static inline void note(void *caller) {
+    if (!counting) return;
+    if (ignored_library) {
+        Dl_info info;
+        if (dladdr(caller, &info) && info.dli_fbase == ignored_library) return;
+    }
+    count++;
+}
 
 void allocation_counter_start(void) { count = 0; counting = 1; }
 long allocation_counter_stop(void) { counting = 0; return count; }
 
-void *malloc(size_t n) { note(); return __libc_malloc(n); }
-void *calloc(size_t k, size_t n) { note(); return __libc_calloc(k, n); }
-void *realloc(void *p, size_t n) { note(); return __libc_realloc(p, n); }
+void allocation_counter_ignore_library_of(const char *symbol_name) {
+    Dl_info info;
+    void *symbol = dlsym(RTLD_DEFAULT, symbol_name);
+    ignored_library = symbol && dladdr(symbol, &info) ? info.dli_fbase : NULL;
+}
+
+#define CALLER __builtin_return_address(0)
+void *malloc(size_t n) { note(CALLER); return __libc_malloc(n); }
+void *calloc(size_t k, size_t n) { note(CALLER); return __libc_calloc(k, n); }
+void *realloc(void *p, size_t n) { note(CALLER); return __libc_realloc(p, n); }
 void free(void *p) { __libc_free(p); }
-void *memalign(size_t a, size_t n) { note(); return __libc_memalign(a, n); }
-void *aligned_alloc(size_t a, size_t n) { note(); return __libc_memalign(a, n); }
+void *memalign(size_t a, size_t n) { note(CALLER); return __libc_memalign(a, n); }
+void *aligned_alloc(size_t a, size_t n) { note(CALLER); return __libc_memalign(a, n); }
 int posix_memalign(void **out, size_t a, size_t n) {
-    note();
+    note(CALLER);
     void *p = __libc_memalign(a, n);
     if (!p) return ENOMEM;
     *out = p;

@@ -49,6 +49,9 @@ public final class Workspace: @unchecked Sendable {
             (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6], buffers[7], buffers[8], buffers[9])
     }
 
+    /// The threads of the pass and what they run.
+    private(set) lazy var pass = ForwardPass(workspace: self, threads: threads)
+
     /// Attention scratch of one thread of the pass.
     func scratch(_ member: Int) -> UnsafeMutablePointer<Float> { scores + member * scoresStride }
 

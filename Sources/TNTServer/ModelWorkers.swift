@@ -56,7 +56,7 @@ public final class ModelWorkers: @unchecked Sendable {
         var features = [Float](repeating: 0, count: config.maxBatch * c.embedDim)
         while let batch = queue.nextBatch(maxBatch: config.maxBatch, maxDelayNanos: UInt64(config.maxQueueDelayMicros) * 1000) {
             let start = uptimeNanos()
-            var live: [(item: InferenceItem, preprocessNanos: UInt64)] = []
+            var pending: [InferenceItem] = []
             for item in batch {
                 if item.call.isDone {
                     logger.debug("input not computed: its call is already answered", metadata: ["input": "\(item.index)"])
@@ -67,17 +67,19 @@ public final class ModelWorkers: @unchecked Sendable {
                     item.call.fail(RPCError(.deadlineExceeded, "deadline passed while queued; not computed"))
                     continue
                 }
-                let t0 = uptimeNanos()
-                do {
-                    let tensor = try preprocess(item.call.request.inputs[item.index], config: c)
+                pending.append(item)
+            }
+            let prepared = preprocessAll(pending, config: c, threads: engine.threads)
+            var live: [(item: InferenceItem, preprocessNanos: UInt64)] = []
+            for (item, outcome) in zip(pending, prepared) {
+                switch outcome.result {
+                case .success(let tensor):
                     input.withUnsafeMutableBufferPointer {
                         ($0.baseAddress! + live.count * c.inputSize).update(from: tensor, count: c.inputSize)
                     }
-                    live.append((item, uptimeNanos() - t0))
-                } catch let error as RPCError {
+                    live.append((item, outcome.nanos))
+                case .failure(let error):
                     item.call.fail(RPCError(error.code, "input \(item.index): \(error.message)"))
-                } catch {
-                    item.call.fail(RPCError(.invalidArgument, "input \(item.index): \(error)"))
                 }
             }
             guard !live.isEmpty else { continue }
@@ -114,6 +116,27 @@ public final class ModelWorkers: @unchecked Sendable {
         }
     }
 
+    /// Decodes and preprocesses a batch's inputs on `threads` threads, in order.
+    private func preprocessAll(_ items: [InferenceItem], config c: TNTConfig, threads: Int)
+        -> [(result: Result<[Float], RPCError>, nanos: UInt64)] {
+        let results = PreprocessResults(count: items.count)
+        DispatchQueue.concurrentPerform(iterations: min(threads, max(items.count, 1))) { part in
+            for k in stride(from: part, to: items.count, by: threads) {
+                let t0 = uptimeNanos()
+                let result: Result<[Float], RPCError>
+                do {
+                    result = .success(try preprocess(items[k].call.request.inputs[items[k].index], config: c))
+                } catch let error as RPCError {
+                    result = .failure(error)
+                } catch {
+                    result = .failure(RPCError(.invalidArgument, "\(error)"))
+                }
+                results.set(k, (result, uptimeNanos() - t0))
+            }
+        }
+        return results.values
+    }
+
     private func preprocess(_ input: PredictInput, config c: TNTConfig) throws -> [Float] {
         let limits = config.decodeLimits
         switch input {
@@ -138,6 +161,18 @@ public final class ModelWorkers: @unchecked Sendable {
             return data
         }
     }
+}
+
+/// One slot per input of a batch, each written by the one thread that preprocesses it.
+private final class PreprocessResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [(result: Result<[Float], RPCError>, nanos: UInt64)?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ k: Int, _ value: (result: Result<[Float], RPCError>, nanos: UInt64)) { lock.withLock { slots[k] = value } }
+
+    var values: [(result: Result<[Float], RPCError>, nanos: UInt64)] { lock.withLock { slots.map { $0! } } }
 }
 
 /// A counter shared across threads.

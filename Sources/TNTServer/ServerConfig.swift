@@ -1,3 +1,4 @@
+import Foundation
 import TNTImage
 
 /// Everything `tnt-server` can be told; defaults fit a 2-core machine (docs/PERFORMANCE.md).
@@ -7,11 +8,14 @@ public struct ServerConfig: Sendable {
     /// The admin HTTP port (/metrics, /healthz, /readyz); nil for none, 0 picks a free one.
     public var adminPort: Int? = nil
     public var modelsDirectory = "models"
-    /// Worker threads per model, each running its own forward passes.
-    public var workers = 2
-    /// OpenBLAS / intra-op threads per worker.
-    public var threadsPerWorker = 1
-    public var maxBatch = 4
+    /// Workers per model, each running its own forward passes one batch at a time.
+    public var workers = 1
+    /// Threads each worker's forward pass (and its batch's preprocessing) runs on.
+    public var threadsPerWorker = ProcessInfo.processInfo.activeProcessorCount
+    /// Largest batch a worker runs. One worker on every core with batches of up to 8 serves a
+    /// lone caller at one image's all-core latency and a crowd at the best batch throughput
+    /// (docs/PERFORMANCE.md, "Server defaults").
+    public var maxBatch = 8
     /// How long the first request of a batch may wait for others, in microseconds.
     public var maxQueueDelayMicros = 2_000
     /// Inputs waiting per model; beyond it calls are refused at once with UNAVAILABLE.

@@ -24,9 +24,10 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "JSON config file; keys are the flag names (TNT_CONFIG).") var config: String?
     @Option(help: "text or json (TNT_LOG_FORMAT; default text).") var logFormat: String?
     @Option(help: "Model repository: DIR/<name>/model.json per model (TNT_MODELS; default models).") var models: String?
-    @Option(help: "Worker threads per model (TNT_WORKERS; default 2).") var workers: Int?
-    @Option(help: "OpenBLAS threads per worker (TNT_BLAS_THREADS; default 1).") var blasThreads: Int?
-    @Option(help: "Largest batch a worker runs (TNT_MAX_BATCH; default 4).") var maxBatch: Int?
+    @Option(help: "Workers per model, each computing one batch at a time (TNT_WORKERS; default 1).") var workers: Int?
+    @Option(help: "Threads each worker's forward pass is split across, OpenBLAS single-threaded on each (TNT_BLAS_THREADS; default: the cores, \(ProcessInfo.processInfo.activeProcessorCount) here).")
+    var blasThreads: Int?
+    @Option(help: "Largest batch a worker runs (TNT_MAX_BATCH; default 8).") var maxBatch: Int?
     @Option(help: "Microseconds the first input of a batch waits for more (TNT_MAX_QUEUE_DELAY_US; default 2000).")
     var maxQueueDelayUs: Int?
     @Option(help: "Inputs queued per model before calls are refused with UNAVAILABLE (TNT_QUEUE_SIZE; default 256).")

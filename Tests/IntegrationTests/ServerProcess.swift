@@ -1,5 +1,6 @@
 import Foundation
 import TNTClient
+import TNTModel
 import TNTProtocol
 
 /// A real `tnt-server` process on 127.0.0.1 with an ephemeral port, serving a model
@@ -7,6 +8,8 @@ import TNTProtocol
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
+    /// The admin HTTP port, when started with `--admin-port`.
+    private(set) var adminPort: Int?
     let repository: String
     private let stderrPipe = Pipe()
     private let stderrData = LockedData()
@@ -24,11 +27,15 @@ final class ServerProcess: @unchecked Sendable {
         return repositoryRoot.appendingPathComponent(".build/debug")
     }()
 
-    init(_ arguments: [String] = [], port requestedPort: Int = 0) throws {
+    /// - environment: variables set (or, with nil, removed) on top of this process's own. By
+    ///   default the server runs the OpenBLAS kernels this test process runs, so that its
+    ///   answers can be compared bit for bit with ones computed here.
+    init(_ arguments: [String] = [], port requestedPort: Int = 0, environment: [String: String?] = [:]) throws {
         repository = NSTemporaryDirectory() + "tnt-models-" + UUID().uuidString
         try Self.makeRepository(at: repository)
         process.executableURL = Self.products.appendingPathComponent("tnt-server")
         process.arguments = ["--port", "\(requestedPort)", "--models", repository, "--log-level", "debug"] + arguments
+        process.environment = Self.environment(["OPENBLAS_CORETYPE": BLASThreads.coreName].merging(environment) { $1 })
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = stderrPipe
@@ -43,6 +50,9 @@ final class ServerProcess: @unchecked Sendable {
             if byte.isEmpty { break }
             if byte == Data("\n".utf8) {
                 let text = String(decoding: line, as: UTF8.self)
+                if text.contains(" admin on "), let colon = text.lastIndex(of: ":") {
+                    adminPort = Int(text[text.index(after: colon)...])
+                }
                 if let range = text.range(of: "listening on "), let colon = text.lastIndex(of: ":"), colon > range.upperBound {
                     port = Int(text[text.index(after: colon)...])!
                     return
@@ -68,6 +78,13 @@ final class ServerProcess: @unchecked Sendable {
         try fm.createDirectory(atPath: path + "/broken", withIntermediateDirectories: true)
         try #"{"architecture": "tnt_small", "weights": "missing.safetensors"}"#
             .write(toFile: path + "/broken/model.json", atomically: true, encoding: .utf8)
+    }
+
+    /// This process's environment with `changes` applied.
+    static func environment(_ changes: [String: String?]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        for (name, value) in changes { environment[name] = value }
+        return environment
     }
 
     var endpoint: String { "127.0.0.1:\(port)" }

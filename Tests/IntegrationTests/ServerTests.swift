@@ -8,11 +8,13 @@ import TNTProtocol
 
 /// Against a real tnt-server process on loopback.
 @Suite(.serialized) struct ServerTests {
-    /// What the server must answer, computed in this process with the same modules.
+    /// What the server must answer, computed in this process with the same modules, kernels
+    /// and threads as the server's defaults (a batch of one on every core).
     static func inProcess(_ image: [UInt8], topK: Int = 5) throws -> (ids: [Int], scores: [Float]) {
         let fixture = ServerProcess.repositoryRoot.appendingPathComponent("Tests/TNTModelTests/Fixtures/tiny-sharp").path
         let config = try TNTConfig.decode(json: Data(contentsOf: URL(fileURLWithPath: fixture + "/config.json")))
-        let engine = TNTEngine(weights: try TNTWeights(config: config, path: fixture + "/weights.safetensors"), maxBatch: 1)
+        let engine = TNTEngine(weights: try TNTWeights(config: config, path: fixture + "/weights.safetensors"), maxBatch: 1,
+                               threads: ProcessInfo.processInfo.activeProcessorCount)
         var preprocess = PreprocessConfig()
         preprocess.cropSize = 64
         preprocess.resizeShort = 71  // the server's default for 64x64 models: 248/224 of the crop

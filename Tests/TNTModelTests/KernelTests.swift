@@ -136,7 +136,7 @@ import Testing
         let qk = random(images * tokens * 2 * dim, scale: 2), v = random(images * tokens * dim)
         var out = [Float](repeating: 0, count: images * tokens * dim)
         var scores = [Float](repeating: 0, count: tokens * tokens)
-        outerAttention(&out, qk: qk, v: v, scores: &scores, images: images, tokens: tokens, dim: dim, heads: heads)
+        outerAttention(&out, qk: qk, v: v, scores: &scores, heads: 0..<images * heads, tokens: tokens, dim: dim, headCount: heads)
         let expected = naiveAttention(qk: qk, v: v, groups: images, tokens: tokens, dim: dim, heads: heads)
         #expect(parity(out, expected).maxError < 1e-5)
     }

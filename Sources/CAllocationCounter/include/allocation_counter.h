@@ -6,5 +6,8 @@
 // (they forward to glibc); only tests link it.
 void allocation_counter_start(void);
 long allocation_counter_stop(void);
+// From now on, allocations asked for by code in the shared library that defines the symbol
+// `symbol_name` are not counted (OpenBLAS's SkylakeX kernels malloc inside some sgemm calls).
+void allocation_counter_ignore_library_of(const char *symbol_name);
 
 #endif
