@@ -37,7 +37,7 @@ for round in 1 2; do
     parity "${fresh[@]}" $tnt
     "${fresh[@]}" $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,8 --threads 1,2 --seconds "$seconds"
     echo; echo "### round $round: Paddle Inference + oneDNN"
-    "${fresh[@]}" python3 bench/paddle_inference_bench.py --weights $work/tnt_small/weights.safetensors --reference $work/tnt_small --work $work/tnt_small --batch 1,8 --threads 1,2 --seconds "$seconds" 2>&1 | grep -v -i -E "warn|^\s*$|I[0-9]{4} "
+    "${fresh[@]}" python3 bench/paddle_inference_bench.py --weights $work/tnt_small/weights.safetensors --reference $work/tnt_small --work $work/tnt_small --batch 1,8 --threads 1,2 --seconds "$seconds" 2>&1 | grep -v -i -E "warn|^\s*$|^[IWE][0-9]{4} "
     echo; echo "### round $round: ONNX Runtime"
     python3 bench/onnxruntime_bench.py --model $work/tnt_small/tnt_small.onnx --reference $work/tnt_small --batch 1,8 --threads 1,2 --seconds "$seconds"
     echo; echo "### round $round: TNTServe, OPENBLAS_CORETYPE=Haswell"

@@ -53,7 +53,6 @@ def predictor(prefix, threads):
     config.enable_mkldnn()
     config.set_cpu_math_library_num_threads(threads)
     config.switch_ir_optim(True)
-    config.enable_memory_optim()
     config.disable_glog_info()
     return inference.create_predictor(config)
 

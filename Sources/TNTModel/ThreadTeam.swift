@@ -1,4 +1,6 @@
+import CKernelSupport
 import Foundation
+import Synchronization
 
 /// What the threads of a team run in a parallel region: each its own share of the units.
 protocol TeamWork: AnyObject {
@@ -6,9 +8,10 @@ protocol TeamWork: AnyObject {
 }
 
 /// The threads one forward pass runs on: the caller plus `size - 1` helper threads started
-/// once and parked between regions. A region splits `units` (patches, token rows, heads) into
-/// one contiguous range per member and returns when every member is done. Nothing is
-/// allocated per region, so the forward pass stays allocation-free on any number of threads.
+/// once. A region splits `units` (patches, token rows, heads) into one contiguous range per
+/// member and returns when every member is done. Between regions the helpers spin briefly on
+/// a generation counter (the next region usually starts within microseconds), then park on a
+/// semaphore; nothing is allocated per region, so the forward pass stays allocation-free.
 final class ThreadTeam: @unchecked Sendable {
     let size: Int
     private let shared: Shared
@@ -19,7 +22,7 @@ final class ThreadTeam: @unchecked Sendable {
         shared = Shared(helpers: size - 1)
         for helper in 0..<size - 1 {
             let shared = self.shared
-            let thread = Thread { shared.serve(member: helper + 1) }
+            let thread = Thread { shared.serve(helper) }
             thread.name = "tnt-forward-\(helper + 1)"
             thread.stackSize = 1 << 20
             thread.start()
@@ -42,15 +45,30 @@ final class ThreadTeam: @unchecked Sendable {
 
     /// The state the helper threads read; it outlives the team until every helper has left.
     private final class Shared: @unchecked Sendable {
-        private let wake: [DispatchSemaphore]
-        private let done = DispatchSemaphore(value: 0)
-        // Written by the caller before the helpers are woken, read by them after: the
-        // semaphores order the accesses.
+        /// Polls before a helper parks: tens of microseconds, longer than a gap between regions.
+        static let spins = 4_000
+
+        private let generation = Atomic<Int>(0)
+        private let remaining = Atomic<Int>(0)
+        private let helpers: [Helper]
+        // Written by the caller before it bumps `generation` (release), read by helpers after
+        // they see the bump (acquire).
         private var work: TeamWork?
         private var units = 0, members = 0
         private var stopping = false
 
-        init(helpers: Int) { wake = (0..<helpers).map { _ in DispatchSemaphore(value: 0) } }
+        /// One helper's parking place.
+        private final class Helper: Sendable {
+            let parked = Atomic<Bool>(false)
+            let wake = DispatchSemaphore(value: 0)
+
+            /// Wakes the helper if it is parked.
+            func unpark() {
+                if parked.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged { wake.signal() }
+            }
+        }
+
+        init(helpers count: Int) { helpers = (0..<count).map { _ in Helper() } }
 
         static func share(of member: Int, units: Int, members: Int) -> Range<Int> {
             let base = units / members, extra = units % members
@@ -62,26 +80,58 @@ final class ThreadTeam: @unchecked Sendable {
             self.work = work
             self.units = units
             self.members = members
-            for member in 1..<members { wake[member - 1].signal() }
+            // Every helper answers every region, working or not, so a slow one can never
+            // mistake the next region's parameters for this one's.
+            remaining.store(helpers.count, ordering: .relaxed)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            for helper in helpers { helper.unpark() }
         }
 
         func finish() {
-            for _ in 1..<members { done.wait() }
-            work = nil
-        }
-
-        func serve(member: Int) {
-            while true {
-                wake[member - 1].wait()
-                if stopping { return }
-                work!.run(Self.share(of: member, units: units, members: members), member: member)
-                done.signal()
+            var polls = 0
+            while remaining.load(ordering: .acquiring) > 0 {
+                polls += 1
+                if polls < Self.spins { tnt_cpu_relax() } else { sched_yield() }
             }
+            work = nil
         }
 
         func stop() {
             stopping = true
-            for semaphore in wake { semaphore.signal() }
+            generation.add(1, ordering: .sequentiallyConsistent)
+            for helper in helpers { helper.unpark() }
+        }
+
+        func serve(_ helper: Int) {
+            var seen = 0
+            while true {
+                var polls = 0
+                while generation.load(ordering: .acquiring) == seen && polls < Self.spins {
+                    polls += 1
+                    tnt_cpu_relax()
+                }
+                if generation.load(ordering: .acquiring) == seen { park(helper, seen: seen) }
+                seen = generation.load(ordering: .acquiring)
+                if stopping { return }
+                let member = helper + 1
+                if member < members {
+                    work!.run(Self.share(of: member, units: units, members: members), member: member)
+                }
+                remaining.subtract(1, ordering: .releasing)
+            }
+        }
+
+        /// Sleeps until the generation moves past `seen`. Exactly one side turns `parked` back
+        /// to false: the caller (then it signals, and this side must take the signal) or this
+        /// side, having seen the new generation itself (then no signal was sent).
+        private func park(_ index: Int, seen: Int) {
+            let helper = helpers[index]
+            helper.parked.store(true, ordering: .sequentiallyConsistent)
+            if generation.load(ordering: .sequentiallyConsistent) != seen,
+               helper.parked.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
+                return
+            }
+            helper.wake.wait()
         }
     }
 }

@@ -105,7 +105,10 @@ func interleavedMedians(budget: Double, _ model: () -> Void, _ reference: () -> 
     return (median(modelTimes), median(referenceTimes))
 }
 
-/// A 2048³ sgemm through OpenBLAS: the ceiling a forward pass made of matrix products could reach.
+/// A 2048³ sgemm through OpenBLAS on `threads` threads: the ceiling a forward pass made of
+/// matrix products could reach. It is threaded the way the engine is, each thread running
+/// single-threaded OpenBLAS on its share of the rows, so that OpenBLAS's own thread pool
+/// (whose idle threads spin for a while after each call) never competes with the model.
 final class SgemmCeiling {
     let n = 2048
     let a: [Float], b: [Float]
@@ -119,12 +122,25 @@ final class SgemmCeiling {
     }
 
     func run(threads: Int) {
-        BLASThreads.set(threads)
-        let n32 = Int32(n)
-        c.withUnsafeMutableBufferPointer { c in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n32, n32, n32, 1, a, n32, b, n32, 0, c.baseAddress!, n32)
+        BLASThreads.set(1)
+        let n = self.n
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    let pointers = CeilingPointers(a: a.baseAddress!, b: b.baseAddress!, c: c.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: threads) { part in
+                        let rows = n / threads, first = part * rows, count = part == threads - 1 ? n - first : rows
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(n), Int32(n), 1,
+                                    pointers.a + first * n, Int32(n), pointers.b, Int32(n), 0, pointers.c + first * n, Int32(n))
+                    }
+                }
+            }
         }
     }
+}
+
+private struct CeilingPointers: @unchecked Sendable {
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
 }
 
 /// Resident set size of this process, from /proc/self/statm.

@@ -19,4 +19,11 @@ tnt_cpu_features tnt_cpu_read_features(void);
 /// Returns false when this OpenBLAS cannot switch (not a DYNAMIC_ARCH build).
 bool tnt_openblas_switch_family(const char *family);
 
+/// The CPU's spin-wait hint (`pause`), for a thread polling a flag another thread will set.
+static inline void tnt_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause");
+#endif
+}
+
 #endif
