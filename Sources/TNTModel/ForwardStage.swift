@@ -14,6 +14,9 @@ final class ForwardPass: TeamWork {
         case outerProjectionAndMLP
     }
 
+    /// Patches the inner transformer runs through at once: 256 rows, whose buffers fit in L2.
+    static let innerChunk = 16
+
     private unowned(unsafe) let s: Workspace
     private let team: ThreadTeam
     private var weights: TNTWeights?
@@ -50,7 +53,14 @@ final class ForwardPass: TeamWork {
             pixelToPatch(w.norm1Proj, w.proj, w.projBias, w.norm2Proj, patches: range, config: c, accumulate: false)
         case .innerTransformerAndPixelToPatch:
             let blk = w.blocks[block]
-            innerTransformer(blk, patches: range, member: member, config: c)
+            // A few patches at a time, so that the inner transformer's nine steps find their
+            // rows still in this core's cache.
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(range.upperBound, start + Self.innerChunk)
+                innerTransformer(blk, patches: start..<end, member: member, config: c)
+                start = end
+            }
             pixelToPatch(blk.norm1Proj, blk.proj, nil, blk.norm2Proj, patches: range, config: c, accumulate: true)
         case .outerNormQKV:
             let blk = w.blocks[block], E = c.embedDim, x = range.lowerBound, n = range.count
