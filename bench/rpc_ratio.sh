@@ -5,11 +5,15 @@
 # Prints each round's figures and the medians of the two ratios:
 #   crowd: server images/s with 16 callers ÷ in-process batch-8 images/s
 #   lone:  server p50 latency with 1 caller ÷ in-process batch-1 latency
-#   bench/rpc_ratio.sh [rounds] [seconds]   (needs bench/rpc_vs_model.sh's .build/bench/models)
+#   bench/rpc_ratio.sh [rounds] [seconds]   (release build of tnt and tnt-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}; seconds=${2:-15}
 tnt=.build/release/tnt; work=.build/bench
+mkdir -p "$work/models/tnt_small"
+[[ -f $work/tnt_small/weights.safetensors ]] || python3 tools/make_reference.py --arch tnt_small --weights sharp --batch 8 --seed 11 --out $work/tnt_small 2>&1 | grep -v -i warn
+ln -sf "$PWD/$work/tnt_small/weights.safetensors" "$work/models/tnt_small/weights.safetensors"
+echo '{"architecture": "tnt_small", "weights": "weights.safetensors"}' > "$work/models/tnt_small/model.json"
 image=Tests/TNTImageTests/Fixtures/pipeline/china.jpg
 threads=$(nproc)
 crowd=(); lone=()

@@ -27,8 +27,9 @@ start_server() {
 stop_server() { kill -TERM "$server_pid"; wait "$server_pid"; }
 
 echo "## $(date -u +%FT%TZ), $(nproc) cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
-start_server --workers 2 --blas-threads 1 --max-batch 4
-echo; echo "### Health"
+echo "$($tnt kernels | head -1)"
+start_server
+echo; echo "### Health (defaults)"
 $tnt bench rpc --server 127.0.0.1:$port --method health --concurrency 1 --seconds "$seconds"
 $tnt bench rpc --server 127.0.0.1:$port --method health --concurrency 64 --connections 8 --seconds "$seconds"
 stop_server
@@ -43,8 +44,7 @@ for round in 1 2; do
     echo; echo "## round $round"
     echo; echo "### tnt bench model (server stopped)"
     $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,4,8 --threads 2 --seconds "$seconds" | grep -E "^\\| [0-9]"
-    predict --workers 2 --blas-threads 1 --max-batch 4
-    predict --workers 2 --blas-threads 1 --max-batch 1
-    predict --workers 1 --blas-threads 2 --max-batch 8
-    predict --workers 1 --blas-threads 2 --max-batch 1
+    predict    # the defaults: one worker on every core, max batch 8
+    predict --max-batch 1
+    predict --workers 2 --blas-threads 1 --max-batch 4    # the defaults before the engine split one image across threads
 done
