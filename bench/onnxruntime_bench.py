@@ -6,22 +6,11 @@ Checks its logits against the PaddlePaddle reference before timing.
     python3 bench/onnxruntime_bench.py --model tnt_small.onnx --reference DIR --batch 1,8 --threads 1,2
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 import onnxruntime as ort
 
-
-def median_seconds(run, budget):
-    run()
-    times = []
-    start = time.perf_counter()
-    while len(times) < 3 or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from timing import median_seconds
 
 
 def main():

@@ -9,26 +9,14 @@ the PaddlePaddle reference (dygraph) before timing.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from make_reference import build_config  # noqa: E402
 from paddleclas_source import load_tnt_module  # noqa: E402
-
-
-def median_seconds(run, budget):
-    run()
-    times = []
-    start = time.perf_counter()
-    while len(times) < 3 or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from timing import median_seconds  # noqa: E402
 
 
 def export(arch, weights, prefix):
