@@ -39,6 +39,7 @@ bench: release
 	mkdir -p .build/bench && bench/model_vs_references.sh | tee .build/bench/model.log && python3 bench/summarize_model_bench.py .build/bench/model.log
 	python3 bench/preprocess_vs_paddleclas.py
 	bench/rpc_vs_model.sh
+	bench/rpc_ratio.sh 3 30
 
 # Serves models/ (the bundled digits model) on 127.0.0.1:50051, admin on 8080.
 serve:

@@ -2,14 +2,15 @@
 # Forward-pass speed of TNTServe beside the engines a user would pick instead, in one session
 # on the same threads: Paddle Inference with oneDNN (PaddleClas's documented CPU deployment)
 # and ONNX Runtime, all on TNT_small with the same sharpened PaddlePaddle weights and inputs.
-#   bench/model_vs_references.sh [seconds per configuration]
+#   bench/model_vs_references.sh [seconds per configuration] [rounds]
 # TNTServe runs in two environments: as a fresh machine has it (no OpenBLAS variable: the
 # program chooses its kernels) and with OPENBLAS_CORETYPE=Haswell named. Each first checks
-# parity against PaddlePaddle; the references check theirs. Two alternating rounds, then
-# bench/summarize_model_bench.py prints the ratios of each round.
+# parity against PaddlePaddle; the references check theirs. Alternating rounds (default 2),
+# then bench/summarize_model_bench.py prints the ratios of each round and their medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-6}
+rounds=${2:-2}
 work=.build/bench
 tnt=.build/release/tnt
 mkdir -p "$work"
@@ -32,7 +33,7 @@ fresh=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 haswell=(env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=Haswell)
 
 echo "## $(date -u +%FT%TZ) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-for round in 1 2; do
+for round in $(seq "$rounds"); do
     echo; echo "### round $round: TNTServe, fresh environment (no OpenBLAS variable)"
     parity "${fresh[@]}" $tnt
     "${fresh[@]}" $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,8 --threads 1,2 --seconds "$seconds"

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Ratios of one bench/model_vs_references.sh log, per round: TNTServe (fresh environment and
 OPENBLAS_CORETYPE=Haswell) against Paddle Inference + oneDNN and ONNX Runtime, and each
-TNTServe figure against the sgemm ceiling measured beside it.
+TNTServe figure against the sgemm ceiling measured beside it; then the median over the rounds
+of each ratio.
 
     python3 bench/summarize_model_bench.py LOG
 """
 import re
+import statistics
 import sys
 
 
@@ -42,6 +44,19 @@ def main():
         for env, prefix in [("fresh", "TNTServe, fresh"), ("Haswell", "TNTServe, OPENBLAS_CORETYPE=Haswell")]:
             ours = engine(r, prefix)
             print(f"round {r}, {env}: batch 1 on 2 threads is {float(ours[(1, 1)][2]) / float(ours[(1, 2)][2]):.2f}x faster than on 1 thread")
+    print()
+    print(f"| TNTServe environment | batch | threads | median over {len(rounds)} rounds: of sgemm ceiling | ÷ Paddle Inference | ÷ ONNX Runtime |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for env, prefix in [("fresh", "TNTServe, fresh"), ("Haswell", "TNTServe, OPENBLAS_CORETYPE=Haswell")]:
+        for key in sorted(engine(rounds[0], prefix)):
+            ceiling, vs_paddle, vs_ort = [], [], []
+            for r in rounds:
+                ms = float(engine(r, prefix)[key][2])
+                ceiling.append(float(engine(r, prefix)[key][6]))
+                vs_paddle.append(float(engine(r, "Paddle Inference")[key][2]) / ms)
+                vs_ort.append(float(engine(r, "ONNX Runtime")[key][2]) / ms)
+            m = statistics.median
+            print(f"| {env} | {key[0]} | {key[1]} | {m(ceiling):.2f} | {m(vs_paddle):.2f} | {m(vs_ort):.2f} |")
 
 
 if __name__ == "__main__":
