@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "tnt-server",
             dependencies: [
-                "TNTServer",
+                "TNTServer", "TNTModel",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

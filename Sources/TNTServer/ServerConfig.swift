@@ -1,5 +1,6 @@
 import Foundation
 import TNTImage
+import TNTModel
 
 /// Everything `tnt-server` can be told; defaults fit a 2-core machine (docs/PERFORMANCE.md).
 public struct ServerConfig: Sendable {
@@ -11,7 +12,7 @@ public struct ServerConfig: Sendable {
     /// Workers per model, each running its own forward passes one batch at a time.
     public var workers = 1
     /// Threads each worker's forward pass (and its batch's preprocessing) runs on.
-    public var threadsPerWorker = ProcessInfo.processInfo.activeProcessorCount
+    public var threadsPerWorker = CPUBudget.cores
     /// Largest batch a worker runs. One worker on every core with batches of up to 8 serves a
     /// lone caller at one image's all-core latency and a crowd at the best batch throughput
     /// (docs/PERFORMANCE.md, "Server defaults").

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import TNTModel
 import TNTServer
 
 /// `tnt-server`. Every option comes from, in this order of precedence: its flag, its
@@ -25,7 +26,7 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "text or json (TNT_LOG_FORMAT; default text).") var logFormat: String?
     @Option(help: "Model repository: DIR/<name>/model.json per model (TNT_MODELS; default models).") var models: String?
     @Option(help: "Workers per model, each computing one batch at a time (TNT_WORKERS; default 1).") var workers: Int?
-    @Option(help: "Threads each worker's forward pass is split across, OpenBLAS single-threaded on each (TNT_BLAS_THREADS; default: the cores, \(ProcessInfo.processInfo.activeProcessorCount) here).")
+    @Option(help: "Threads each worker's forward pass is split across, OpenBLAS single-threaded on each (TNT_BLAS_THREADS; default: the cores this process may use, cgroup quota included: \(CPUBudget.cores) here).")
     var blasThreads: Int?
     @Option(help: "Largest batch a worker runs (TNT_MAX_BATCH; default 8).") var maxBatch: Int?
     @Option(help: "Microseconds the first input of a batch waits for more (TNT_MAX_QUEUE_DELAY_US; default 2000).")

@@ -15,7 +15,7 @@ struct KernelsCommand: ParsableCommand {
 
     @Option(help: "Architectures whose products are checked: tnt_small, tnt_base or JSON files, comma-separated.")
     var arch = "tnt_small,tnt_base"
-    @Option(help: "OpenBLAS thread counts to check with, comma-separated.") var threads = "1,\(ProcessInfo.processInfo.activeProcessorCount)"
+    @Option(help: "OpenBLAS thread counts to check with, comma-separated.") var threads = "1,\(CPUBudget.cores)"
     @Flag(help: "Print JSON: {\"family\", \"source\", \"check\", \"rejected\", \"ladder\", \"cpu\"}.") var json = false
 
     func run() throws {

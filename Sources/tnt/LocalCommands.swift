@@ -17,8 +17,8 @@ struct LocalModel {
         }
         guard let weights = model.weights else { throw ValidationError("model '\(chosen)' failed to load: \(model.info.stateReason)") }
         self.model = model
-        try selectKernels(configs: [weights.config], threads: [ProcessInfo.processInfo.activeProcessorCount])
-        engine = TNTEngine(weights: weights, maxBatch: maxBatch, threads: ProcessInfo.processInfo.activeProcessorCount)
+        try selectKernels(configs: [weights.config], threads: [CPUBudget.cores])
+        engine = TNTEngine(weights: weights, maxBatch: maxBatch, threads: CPUBudget.cores)
     }
 
     func tensor(_ path: String) throws -> [Float] {

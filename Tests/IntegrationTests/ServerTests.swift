@@ -14,7 +14,7 @@ import TNTProtocol
         let fixture = ServerProcess.repositoryRoot.appendingPathComponent("Tests/TNTModelTests/Fixtures/tiny-sharp").path
         let config = try TNTConfig.decode(json: Data(contentsOf: URL(fileURLWithPath: fixture + "/config.json")))
         let engine = TNTEngine(weights: try TNTWeights(config: config, path: fixture + "/weights.safetensors"), maxBatch: 1,
-                               threads: ProcessInfo.processInfo.activeProcessorCount)
+                               threads: CPUBudget.cores)
         var preprocess = PreprocessConfig()
         preprocess.cropSize = 64
         preprocess.resizeShort = 71  // the server's default for 64x64 models: 248/224 of the crop
