@@ -5,9 +5,9 @@
 /// - features: (batch, embed_dim), the class token after the final LayerNorm; may be nil
 ///
 /// Runs on the workspace's threads: every stage is independent per patch, per token row or
-/// per attention head, so each parallel stage gives each thread a contiguous share of those
-/// and single-threaded OpenBLAS on it (`ForwardStage`); one image on two threads is shared
-/// as evenly as eight. Allocates nothing.
+/// per attention head, so each parallel stage (`ForwardPass`) gives each thread a contiguous
+/// share of those and single-threaded OpenBLAS on it; one image on two threads is shared as
+/// evenly as eight. Allocates nothing.
 public func forward(
     _ w: TNTWeights, input: UnsafePointer<Float>, batch: Int,
     logits: UnsafeMutablePointer<Float>, features: UnsafeMutablePointer<Float>?, workspace s: Workspace
