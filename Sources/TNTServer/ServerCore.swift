@@ -38,7 +38,7 @@ public final class ServerCore: @unchecked Sendable {
         // The presets are checked too, so that a model added by a reload is covered.
         let configs = repository.models.values.compactMap { $0.weights?.config } + [.tntSmall, .tntBase]
         do {
-            kernels = try BLASKernels.selectAndCheck(configs: configs, threads: [1, CPUBudget.cores])
+            kernels = try BLASKernels.selectAndCheck(configs: configs)
         } catch {
             logger.critical("OpenBLAS kernel self-check failed; not serving", metadata: ["error": "\(error)"])
             throw error

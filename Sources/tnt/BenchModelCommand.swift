@@ -18,7 +18,7 @@ struct BenchModelCommand: ParsableCommand {
     func run() throws {
         let config = try TNTConfig.resolve(arch)
         let batches = try parseList(batch, name: "batch"), threadCounts = try parseList(threads, name: "threads")
-        let selection = try selectKernels(configs: [config], threads: threadCounts)
+        let selection = try selectKernels(configs: [config])
         let path = try weights ?? writeRandomWeights(config)
         let model = try TNTWeights(config: config, path: path)
         let flopsPerImage = 2 * Double(config.multiplyAdds)

@@ -17,7 +17,7 @@ struct ForwardCommand: ParsableCommand {
 
     func run() throws {
         let config = try TNTConfig.resolve(arch)
-        try selectKernels(configs: [config], threads: [threads])
+        try selectKernels(configs: [config])
         let model = try TNTWeights(config: config, path: weights)
         let batch = try NPYArray(contentsOf: input)
         let expected = [config.inChans, config.imgSize, config.imgSize]

@@ -15,12 +15,11 @@ struct KernelsCommand: ParsableCommand {
 
     @Option(help: "Architectures whose products are checked: tnt_small, tnt_base or JSON files, comma-separated.")
     var arch = "tnt_small,tnt_base"
-    @Option(help: "OpenBLAS thread counts to check with, comma-separated.") var threads = "1,\(CPUBudget.cores)"
     @Flag(help: "Print JSON: {\"family\", \"source\", \"check\", \"rejected\", \"ladder\", \"cpu\"}.") var json = false
 
     func run() throws {
         let configs = try arch.split(separator: ",").map { try TNTConfig.resolve(String($0)) }
-        let selection = try selectKernels(configs: configs, threads: try parseList(threads, name: "threads"))
+        let selection = try selectKernels(configs: configs)
         let ladder = KernelFamily.ladder(for: selection.cpu).map(\.rawValue)
         if json {
             let object: [String: Any] = [
@@ -40,9 +39,9 @@ struct KernelsCommand: ParsableCommand {
 /// Picks and checks OpenBLAS's kernels for `configs`, as every computing command does first.
 /// A named family that is wrong for this machine ends the command with the reason.
 @discardableResult
-func selectKernels(configs: [TNTConfig], threads: [Int]) throws -> KernelSelection {
+func selectKernels(configs: [TNTConfig]) throws -> KernelSelection {
     do {
-        let selection = try BLASKernels.selectAndCheck(configs: configs, threads: threads)
+        let selection = try BLASKernels.selectAndCheck(configs: configs)
         if !selection.rejected.isEmpty { FileHandle.standardError.write(Data((selection.summary + "\n").utf8)) }
         return selection
     } catch let error as KernelSelectionError {

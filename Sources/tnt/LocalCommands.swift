@@ -17,7 +17,7 @@ struct LocalModel {
         }
         guard let weights = model.weights else { throw ValidationError("model '\(chosen)' failed to load: \(model.info.stateReason)") }
         self.model = model
-        try selectKernels(configs: [weights.config], threads: [CPUBudget.cores])
+        try selectKernels(configs: [weights.config])
         engine = TNTEngine(weights: weights, maxBatch: maxBatch, threads: CPUBudget.cores)
     }
 

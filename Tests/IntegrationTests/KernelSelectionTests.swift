@@ -8,7 +8,7 @@ import TNTModel
 @Suite struct KernelSelectionTests {
     /// `tnt kernels --json` in a process with `environment` applied.
     static func kernels(_ environment: [String: String?] = [:]) throws -> [String: Any] {
-        let result = try runTool(["kernels", "--json", "--arch", "tnt_small", "--threads", "1"], environment: environment)
+        let result = try runTool(["kernels", "--json", "--arch", "tnt_small"], environment: environment)
         #expect(result.status == 0, "tnt kernels failed: \(result.stderr)")
         return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
     }

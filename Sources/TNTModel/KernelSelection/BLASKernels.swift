@@ -2,7 +2,7 @@ import CKernelSupport
 import Foundation
 
 /// Which OpenBLAS kernel family runs, how it was picked and what the self-check found.
-public struct KernelSelection: Sendable, Equatable {
+public struct KernelSelection: Sendable {
     public enum Source: String, Sendable {
         /// Picked by this program from the CPU's features (`OPENBLAS_CORETYPE` unset).
         case chosen
@@ -15,7 +15,7 @@ public struct KernelSelection: Sendable, Equatable {
     /// The family OpenBLAS runs now, as `openblas_get_corename()` says.
     public var family: String
     public var source: Source
-    /// `passed (N products, threads 1 and 2)`, or `not run`.
+    /// `passed (N products)`.
     public var check: String
     /// Families that failed the self-check before `family` was settled on, with the reason.
     public var rejected: [(family: String, reason: String)] = []
@@ -26,11 +26,6 @@ public struct KernelSelection: Sendable, Equatable {
         var line = "OpenBLAS kernels: \(family) (\(source.rawValue)); self-check: \(check)"
         for r in rejected { line += "; \(r.family) failed its self-check (\(r.reason)), fell back" }
         return line + "; CPU: \(cpu.summary)"
-    }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.family == b.family && a.source == b.source && a.check == b.check && a.cpu == b.cpu
-            && a.rejected.map(\.family) == b.rejected.map(\.family)
     }
 }
 
@@ -68,18 +63,17 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
 /// re-exec and no environment needed before `main`, so it works the same from a shell, a
 /// container entrypoint and a test process.
 public enum BLASKernels {
-    /// Selects the family, then self-checks it on `configs`' products on each thread count
-    /// in `threads`, falling back down `KernelFamily.ladder` while a chosen family fails.
+    /// Selects the family, then self-checks it on `configs`' products, falling back down
+    /// `KernelFamily.ladder` while a chosen family fails.
     /// Call first thing, before any BLAS call; not while one runs.
     /// - Throws: `KernelSelectionError` when a named family is unknown, unsupported or wrong,
     ///   or when no family passes.
     public static func selectAndCheck(
-        configs: [TNTConfig], threads: [Int], environment: [String: String] = ProcessInfo.processInfo.environment
+        configs: [TNTConfig], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> KernelSelection {
         let cpu = CPUFeatures.current
         let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
-        let threadList = Array(Set(threads.filter { $0 > 0 })).sorted()
-        let checked = "passed (\(check.shapes.count) products, threads \(threadList.map(String.init).joined(separator: " and ")))"
+        let checked = "passed (\(check.shapes.count) products)"
 
         if let named = environment["OPENBLAS_CORETYPE"], !named.isEmpty {
             // OpenBLAS honoured it when it loaded; make sure it understood and it is right.
@@ -88,7 +82,7 @@ public enum BLASKernels {
             if let missing = KernelFamily(name: named)?.missingFeatures(on: cpu) {
                 throw KernelSelectionError.namedFamilyUnsupported(named: named, missing: missing)
             }
-            if let reason = check.run(family: runs, threads: threadList) {
+            if let reason = check.run(family: runs) {
                 throw KernelSelectionError.namedFamilyFailedCheck(named: named, reason: reason)
             }
             return KernelSelection(family: runs, source: .named, check: checked, cpu: cpu)
@@ -99,13 +93,13 @@ public enum BLASKernels {
             guard tnt_openblas_switch_family(family.rawValue) else {
                 // Not DYNAMIC_ARCH: the one family the library has must be right.
                 let runs = BLASThreads.coreName
-                if let reason = check.run(family: runs, threads: threadList) {
+                if let reason = check.run(family: runs) {
                     throw KernelSelectionError.everyFamilyFailedCheck([(runs, reason)])
                 }
                 return KernelSelection(family: runs, source: .fixed, check: checked, cpu: cpu)
             }
             let runs = BLASThreads.coreName
-            if let reason = check.run(family: runs, threads: threadList) {
+            if let reason = check.run(family: runs) {
                 rejected.append((runs, reason))
                 continue
             }

@@ -31,8 +31,8 @@ public struct CPUFeatures: Sendable, Equatable {
 
     public var isAMD: Bool { vendor == "AuthenticAMD" }
 
-    /// The AVX-512 subsets OpenBLAS's SkylakeX kernels use.
-    public var hasAVX512Kernels: Bool { avx512f && avx512bw && avx512dq && avx512vl && avx512cd }
+    /// Whether OpenBLAS's AVX-512 (SkylakeX) kernels run here.
+    public var hasAVX512Kernels: Bool { KernelFamily.skylakeX.missingFeatures(on: self) == nil }
 
     /// For logs: `AuthenticAMD family 25 model 17: avx2 fma avx512f ...`.
     public var summary: String {

@@ -1,8 +1,8 @@
 import COpenBLAS
 import Foundation
 
-/// Runs `cblas_sgemm` on the forward pass's shapes and compares every element with a plain
-/// loop in double precision. Large products are checked on row subsets that still cover the
+/// Runs `cblas_sgemm` on the forward pass's shapes, single-threaded as the engine calls it,
+/// and compares every element with a plain loop in double precision. Large products are checked on row subsets that still cover the
 /// kernels' edge tiles (1, 7 and 33 rows: remainders of every unroll OpenBLAS uses); the
 /// columns and depth are always the model's own.
 public struct KernelSelfCheck: Sendable {
@@ -25,9 +25,9 @@ public struct KernelSelfCheck: Sendable {
     }
 
     /// The first wrong product, or nil when every product is right, for the family loaded now.
-    /// `threads`: OpenBLAS thread counts to check with (each is set, then restored).
-    public func run(family: String, threads: [Int]) -> String? {
+    public func run(family: String) -> String? {
         let saved = BLASThreads.current
+        BLASThreads.set(1)
         defer { BLASThreads.set(saved) }
         var rng = SplitMix64(seed: 0x5EED)
         var cases: [(GemmShape, beta: Float)] = []
@@ -47,11 +47,8 @@ public struct KernelSelfCheck: Sendable {
             s.m = min(first.m, 33)
             cases.append((s, beta: 1))
         }
-        for t in threads {
-            BLASThreads.set(t)
-            for (shape, beta) in cases {
-                if let error = check(shape, beta: beta, family: family, rng: &rng) { return "\(error) on \(t) thread(s)" }
-            }
+        for (shape, beta) in cases {
+            if let error = check(shape, beta: beta, family: family, rng: &rng) { return error }
         }
         return nil
     }
