@@ -32,7 +32,11 @@ public struct FrameDecoder: ByteToMessageDecoder {
         self.expectPreface = expectPreface
     }
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    /// Whether the peer's preface has not been read yet.
+    public var awaitsPreface: Bool { expectPreface }
+
+    /// The next whole frame at the front of `buffer`, consumed; nil when more bytes are needed.
+    public mutating func nextFrame(_ buffer: inout ByteBuffer) throws -> Frame? {
         if expectPreface {
             guard let preface = buffer.getBytes(at: buffer.readerIndex, length: 8) else {
                 // Fail fast on a wrong peer: the bytes that have arrived must already match.
@@ -40,23 +44,29 @@ public struct FrameDecoder: ByteToMessageDecoder {
                 if !partial.elementsEqual(ConnectionPreface.magic.prefix(partial.count)) {
                     throw ProtocolViolation.badPreface(Array(partial))
                 }
-                return .needMoreData
+                return nil
             }
             guard Array(preface.prefix(6)) == ConnectionPreface.magic else { throw ProtocolViolation.badPreface(preface) }
             guard preface[6] == ConnectionPreface.version else { throw ProtocolViolation.unsupportedVersion(preface[6]) }
             buffer.moveReaderIndex(forwardBy: 8)
             expectPreface = false
         }
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
         guard Int(length) <= maxFrameSize else { throw ProtocolViolation.frameTooLarge(length: Int(length), limit: maxFrameSize) }
-        guard buffer.readableBytes >= Frame.headerSize + Int(length) else { return .needMoreData }
-        let rawType = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt8.self)!
+        // The type is checked as soon as the header is in, not after a large payload.
+        guard let rawType = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt8.self) else { return nil }
         guard let type = FrameType(rawValue: rawType) else { throw ProtocolViolation.unknownFrameType(rawType) }
+        guard buffer.readableBytes >= Frame.headerSize + Int(length) else { return nil }
         let flags = buffer.getInteger(at: buffer.readerIndex + 5, as: UInt8.self)!
         let streamID = buffer.getInteger(at: buffer.readerIndex + 8, as: UInt32.self)!
         buffer.moveReaderIndex(forwardBy: Frame.headerSize)
         let payload = buffer.readSlice(length: Int(length))!
-        context.fireChannelRead(wrapInboundOut(Frame(type: type, flags: flags, streamID: streamID, payload: payload)))
+        return Frame(type: type, flags: flags, streamID: streamID, payload: payload)
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try nextFrame(&buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
         return .continue
     }
 

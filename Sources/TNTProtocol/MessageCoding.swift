@@ -17,7 +17,7 @@ extension MetadataEntry {
 
 extension RequestEnvelope: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "RequestEnvelope", unpack: tnt__v1__request_envelope__unpack,
+        self = try unpacked(bytes, "RequestEnvelope", descriptor: tnt__v1__request_envelope__descriptor, unpack: tnt__v1__request_envelope__unpack,
                             free: tnt__v1__request_envelope__free_unpacked) { c in
             RequestEnvelope(method: swiftString(c.method), timeoutMicros: c.timeout_us,
                             metadata: swiftMessages(c.metadata, c.n_metadata, MetadataEntry.init),
@@ -41,7 +41,7 @@ extension RequestEnvelope: ProtobufMessage {
 
 extension ResponseEnvelope: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "ResponseEnvelope", unpack: tnt__v1__response_envelope__unpack,
+        self = try unpacked(bytes, "ResponseEnvelope", descriptor: tnt__v1__response_envelope__descriptor, unpack: tnt__v1__response_envelope__unpack,
                             free: tnt__v1__response_envelope__free_unpacked) { c in
             ResponseEnvelope(status: StatusCode(rawValue: c.status), message: swiftString(c.message),
                              metadata: swiftMessages(c.metadata, c.n_metadata, MetadataEntry.init),
@@ -65,7 +65,7 @@ extension ResponseEnvelope: ProtobufMessage {
 
 extension GoAway: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "GoAway", unpack: tnt__v1__go_away__unpack, free: tnt__v1__go_away__free_unpacked) { c in
+        self = try unpacked(bytes, "GoAway", descriptor: tnt__v1__go_away__descriptor, unpack: tnt__v1__go_away__unpack, free: tnt__v1__go_away__free_unpacked) { c in
             GoAway(lastStreamID: c.last_stream_id, status: StatusCode(rawValue: c.status), message: swiftString(c.message))
         }
     }
@@ -129,7 +129,7 @@ extension PredictInput {
 
 extension PredictRequest: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "PredictRequest", unpack: tnt__v1__predict_request__unpack,
+        self = try unpacked(bytes, "PredictRequest", descriptor: tnt__v1__predict_request__descriptor, unpack: tnt__v1__predict_request__unpack,
                             free: tnt__v1__predict_request__free_unpacked) { c in
             PredictRequest(model: swiftString(c.model), inputs: try swiftMessages(c.inputs, c.n_inputs, PredictInput.init),
                            topK: Int(c.top_k), returnProbabilities: c.return_probabilities != 0,
@@ -192,7 +192,7 @@ extension Classification {
 
 extension PredictResponse: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "PredictResponse", unpack: tnt__v1__predict_response__unpack,
+        self = try unpacked(bytes, "PredictResponse", descriptor: tnt__v1__predict_response__descriptor, unpack: tnt__v1__predict_response__unpack,
                             free: tnt__v1__predict_response__free_unpacked) { c in
             PredictResponse(model: swiftString(c.model), results: swiftMessages(c.results, c.n_results, Classification.init))
         }
@@ -212,7 +212,7 @@ extension PredictResponse: ProtobufMessage {
 
 extension ListModelsRequest: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "ListModelsRequest", unpack: tnt__v1__list_models_request__unpack,
+        self = try unpacked(bytes, "ListModelsRequest", descriptor: tnt__v1__list_models_request__descriptor, unpack: tnt__v1__list_models_request__unpack,
                             free: tnt__v1__list_models_request__free_unpacked) { _ in ListModelsRequest() }
     }
 
@@ -227,7 +227,7 @@ extension ListModelsRequest: ProtobufMessage {
 
 extension GetModelRequest: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "GetModelRequest", unpack: tnt__v1__get_model_request__unpack,
+        self = try unpacked(bytes, "GetModelRequest", descriptor: tnt__v1__get_model_request__descriptor, unpack: tnt__v1__get_model_request__unpack,
                             free: tnt__v1__get_model_request__free_unpacked) { c in GetModelRequest(name: swiftString(c.name)) }
     }
 
@@ -267,7 +267,7 @@ extension ModelInfo: ProtobufMessage {
     }
 
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "ModelInfo", unpack: tnt__v1__model_info__unpack,
+        self = try unpacked(bytes, "ModelInfo", descriptor: tnt__v1__model_info__descriptor, unpack: tnt__v1__model_info__unpack,
                             free: tnt__v1__model_info__free_unpacked, ModelInfo.init)
     }
 
@@ -278,7 +278,7 @@ extension ModelInfo: ProtobufMessage {
 
 extension ListModelsResponse: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "ListModelsResponse", unpack: tnt__v1__list_models_response__unpack,
+        self = try unpacked(bytes, "ListModelsResponse", descriptor: tnt__v1__list_models_response__descriptor, unpack: tnt__v1__list_models_response__unpack,
                             free: tnt__v1__list_models_response__free_unpacked) { c in
             ListModelsResponse(models: swiftMessages(c.models, c.n_models, ModelInfo.init))
         }
@@ -297,7 +297,7 @@ extension ListModelsResponse: ProtobufMessage {
 
 extension HealthCheckRequest: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "HealthCheckRequest", unpack: tnt__v1__health_check_request__unpack,
+        self = try unpacked(bytes, "HealthCheckRequest", descriptor: tnt__v1__health_check_request__descriptor, unpack: tnt__v1__health_check_request__unpack,
                             free: tnt__v1__health_check_request__free_unpacked) { c in HealthCheckRequest(service: swiftString(c.service)) }
     }
 
@@ -313,7 +313,7 @@ extension HealthCheckRequest: ProtobufMessage {
 
 extension HealthCheckResponse: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
-        self = try unpacked(bytes, "HealthCheckResponse", unpack: tnt__v1__health_check_response__unpack,
+        self = try unpacked(bytes, "HealthCheckResponse", descriptor: tnt__v1__health_check_response__descriptor, unpack: tnt__v1__health_check_response__unpack,
                             free: tnt__v1__health_check_response__free_unpacked) { c in
             HealthCheckResponse(status: ServingStatus(rawValue: Int(c.status.rawValue)) ?? .unknown)
         }

@@ -8,40 +8,72 @@ public protocol ProtobufMessage: Sendable {
     func protobuf() -> [UInt8]
 }
 
-/// A message that protobuf-c could not parse; the caller answers INVALID_ARGUMENT.
+/// A message that could not be parsed, or that a server must not accept; the caller answers
+/// INVALID_ARGUMENT.
 public struct MalformedMessage: Error, Equatable, CustomStringConvertible {
     public let type: String
     public let byteCount: Int
-    public var description: String { "malformed \(type) message (\(byteCount) bytes)" }
+    public var reason: String? = nil
+
+    public var description: String {
+        "malformed \(type) message (\(byteCount) bytes)" + (reason.map { ": \($0)" } ?? "")
+    }
+}
+
+/// What decoding one message may allocate: a message whose decode would take more is refused
+/// (repeated empty entries cost protobuf-c far more memory than wire bytes).
+public enum DecodeAllocationBudget {
+    public static func bytes(forMessageOf size: Int) -> Int { 64 << 10 + 3 * size }
 }
 
 /// protobuf-c trusts its input more than a server should, and 1.4.1 leaves some fields of
 /// some unpack paths uninitialised (protobuf-c #690, #745, #796): every allocation it makes
-/// is zeroed.
-nonisolated(unsafe) var zeroingAllocator = ProtobufCAllocator(
-    alloc: { _, size in calloc(1, size) },
-    free: { _, pointer in free(pointer) },
-    allocator_data: nil
-)
+/// is zeroed, and counted against the message's `DecodeAllocationBudget`.
+private func budgetedAllocator(_ remaining: UnsafeMutablePointer<Int>) -> ProtobufCAllocator {
+    ProtobufCAllocator(
+        alloc: { data, size in
+            let remaining = data!.assumingMemoryBound(to: Int.self)
+            guard size <= remaining.pointee else {
+                remaining.pointee = -1
+                return nil
+            }
+            remaining.pointee -= size
+            return calloc(1, size)
+        },
+        free: { _, pointer in free(pointer) },
+        allocator_data: UnsafeMutableRawPointer(remaining)
+    )
+}
 
-/// Unpacks `bytes` with `unpack`, hands the C message to `body`, frees it.
+/// Unpacks `bytes` with `unpack`, hands the C message to `body`, frees it. The bytes are
+/// checked first (`WireCheck`) for what protobuf-c accepts but a server must not.
 func unpacked<T, R>(
-    _ bytes: [UInt8], _ type: String,
+    _ bytes: [UInt8], _ type: String, descriptor: ProtobufCMessageDescriptor,
     unpack: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<T>?,
     free: (UnsafeMutablePointer<T>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
     _ body: (T) throws -> R
 ) throws -> R {
-    let message = bytes.withUnsafeBufferPointer { buffer -> UnsafeMutablePointer<T>? in
-        withUnsafeMutablePointer(to: &zeroingAllocator) { allocator in
-            // An empty message is valid protobuf; protobuf-c wants a non-null pointer for it.
-            var empty: UInt8 = 0
-            return buffer.count == 0
-                ? unpack(allocator, 0, &empty)
-                : unpack(allocator, buffer.count, buffer.baseAddress)
-        }
+    if let problem = bytes.withUnsafeBytes({ WireCheck.problem(in: $0, descriptor) }) {
+        throw MalformedMessage(type: type, byteCount: bytes.count, reason: problem)
     }
-    guard let message else { throw MalformedMessage(type: type, byteCount: bytes.count) }
-    defer { withUnsafeMutablePointer(to: &zeroingAllocator) { free(message, $0) } }
+    let remaining = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+    defer { remaining.deallocate() }
+    remaining.pointee = DecodeAllocationBudget.bytes(forMessageOf: bytes.count)
+    var allocator = budgetedAllocator(remaining)
+    let message = bytes.withUnsafeBufferPointer { buffer -> UnsafeMutablePointer<T>? in
+        // An empty message is valid protobuf; protobuf-c wants a non-null pointer for it.
+        var empty: UInt8 = 0
+        return buffer.count == 0
+            ? unpack(&allocator, 0, &empty)
+            : unpack(&allocator, buffer.count, buffer.baseAddress)
+    }
+    guard let message else {
+        let reason = remaining.pointee < 0
+            ? "decoding it would need more than \(DecodeAllocationBudget.bytes(forMessageOf: bytes.count)) bytes of memory (3x its size + 64 KiB)"
+            : nil
+        throw MalformedMessage(type: type, byteCount: bytes.count, reason: reason)
+    }
+    defer { free(message, &allocator) }
     return try body(message.pointee)
 }
 

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -16,6 +17,19 @@ final class AdminHandler: ChannelInboundHandler {
     init(core: ServerCore, metrics: @escaping @Sendable () -> String) {
         self.core = core
         self.metrics = metrics
+    }
+
+    /// Idle (or too slow to send a request) for the admin timeout: closed.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -43,12 +57,28 @@ final class AdminHandler: ChannelInboundHandler {
 }
 
 extension TNTServer {
+    /// The admin port has its own small connection limit and timeout, so that it can never
+    /// use the descriptors the RPC port needs.
     static func bindAdmin(core: ServerCore, group: EventLoopGroup, host: String, port: Int,
                           metrics: @escaping @Sendable () -> String) async throws -> Channel {
-        try await ServerBootstrap(group: group)
+        let open = NIOLockedValueBox(0)
+        let limit = core.config.adminMaxConnections
+        let timeout = TimeAmount.seconds(Int64(core.config.adminTimeoutSeconds))
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let admitted = open.withLockedValue { count in
+                    guard count < limit else { return false }
+                    count += 1
+                    return true
+                }
+                guard admitted else {
+                    core.logger.notice("admin connection refused", metadata: ["limit": "\(limit)"])
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: timeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(AdminHandler(core: core, metrics: metrics))
                 }

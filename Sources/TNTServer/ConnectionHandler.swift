@@ -2,41 +2,77 @@ import Logging
 import NIOCore
 import TNTProtocol
 
-/// One client connection: the preface, then frames. Many calls run at once; each gets exactly
-/// one RESPONSE, in whatever order they finish.
-final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
+/// One client connection: the preface, then frames. Many calls run at once; each call read
+/// gets exactly one RESPONSE, in whatever order they finish (docs/PROTOCOL.md).
+///
+/// The handler parses frames itself, so that it sees a frame that is arriving too slowly, and
+/// sits at the tail of the pipeline, so that it decides when the channel reads: it stops
+/// reading while the connection holds `maxConnectionBufferBytes` or the socket is full
+/// (ConnectionHandler+FlowControl.swift).
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private struct ActiveCall {
+    struct ActiveCall {
         var method: String
         var started: UInt64
+        var requestBytes: Int
         var predict: PredictCall?
         var timeout: Scheduled<Void>?
     }
 
-    private let core: ServerCore
-    private var calls: [UInt32: ActiveCall] = [:]
-    private var lastStreamID: UInt32 = 0
-    private var goingAway = false
-    private var registered = false
+    enum Phase {
+        /// Reading and accepting calls.
+        case open
+        /// GOAWAY sent: calls already accepted are answered, new REQUESTs get UNAVAILABLE.
+        case goingAway
+        /// GOAWAY sent after a violation, or the peer closed its side: nothing more is read;
+        /// the connection closes once its calls are answered.
+        case finishing
+    }
 
-    init(core: ServerCore) { self.core = core }
+    let core: ServerCore
+    var config: ServerConfig { core.config }
+    var decoder: FrameDecoder
+    var inbound = ByteBuffer()
+    var calls: [UInt32: ActiveCall] = [:]
+    var lastStreamID: UInt32 = 0
+    var phase = Phase.open
+    var registered = false
+    var closing = false
+
+    // Flow control and timers (ConnectionHandler+FlowControl.swift).
+    var requestBytesInFlight = 0
+    var unwrittenBytes = 0
+    var pendingRead = false
+    var frameTimer: Scheduled<Void>?
+    var writeStallTimer: Scheduled<Void>?
+    var idleTimer: Scheduled<Void>?
+    var lastActivity: UInt64 = 0
+
+    init(core: ServerCore) {
+        self.core = core
+        decoder = FrameDecoder(maxFrameSize: core.config.maxFrameSize)
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         var preface = context.channel.allocator.buffer(capacity: 8)
         preface.writeBytes(ConnectionPreface.bytes)
-        context.write(wrapOutboundOut(preface), promise: nil)
-        registered = core.register(context.channel)
-        if !registered {
-            goAway(context: context, status: .resourceExhausted, message: "server is at its limit of \(core.config.maxConnections) connections")
-            return
+        write(context: context, preface)
+        switch core.register(context.channel) {
+        case .accepted:
+            registered = true
+        case .refused(let reason):
+            return goAway(context: context, status: .resourceExhausted, message: reason, then: .closeNow)
         }
         if core.isDraining {
-            goAway(context: context, status: .unavailable, message: "server is shutting down")
-            return
+            return goAway(context: context, status: .unavailable, message: "server is shutting down", then: .closeNow)
         }
         context.flush()
+        lastActivity = uptimeNanos()
+        startFrameTimer(context: context)
+        scheduleIdleCheck(context: context)
         context.fireChannelActive()
     }
 
@@ -47,12 +83,44 @@ final class ConnectionHandler: ChannelInboundHandler {
             core.callEnded()
         }
         calls.removeAll()
+        requestBytesInFlight = 0
+        for timer in [frameTimer, writeStallTimer, idleTimer] { timer?.cancel() }
         if registered { core.unregister(context.channel) }
         context.fireChannelInactive()
     }
 
+    // MARK: Reading frames
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        guard phase != .finishing else { return }
+        var bytes = unwrapInboundIn(data)
+        inbound.writeBuffer(&bytes)
+        var progressed = false
+        do {
+            while phase != .finishing {
+                let hadPreface = !decoder.awaitsPreface
+                guard let frame = try decoder.nextFrame(&inbound) else {
+                    progressed = progressed || (!hadPreface && !decoder.awaitsPreface)
+                    break
+                }
+                progressed = true
+                handle(context: context, frame: frame)
+            }
+        } catch let violation as ProtocolViolation {
+            core.logger.info("protocol violation; closing the connection", metadata: ["reason": "\(violation)"])
+            if case .frameTooLarge = violation {
+                goAway(context: context, status: .resourceExhausted, message: violation.description, then: .finishCalls)
+            } else {
+                goAway(context: context, status: .invalidArgument, message: violation.description, then: .finishCalls)
+            }
+        } catch {
+            core.logger.warning("closing connection after an error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+        inboundConsumed(context: context, progressed: progressed)
+    }
+
+    private func handle(context: ChannelHandlerContext, frame: Frame) {
         switch frame.type {
         case .request:
             request(context: context, frame: frame)
@@ -66,23 +134,25 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .pong:
             break
         case .response, .goAway:
-            goAway(context: context, status: .invalidArgument, message: "a client does not send \(frame.type) frames")
+            goAway(context: context, status: .invalidArgument, message: "a client does not send \(frame.type) frames", then: .finishCalls)
         }
     }
 
     private func request(context: ChannelHandlerContext, frame: Frame) {
+        let arrived = uptimeNanos()
         let id = frame.streamID
         guard id > lastStreamID else {
-            goAway(context: context, status: .invalidArgument, message: "stream id \(id) is not above the previous \(lastStreamID)")
-            return
+            return goAway(context: context, status: .invalidArgument,
+                          message: "stream id \(id) is not above the previous \(lastStreamID)", then: .finishCalls)
         }
         lastStreamID = id
-        guard !goingAway && !core.isDraining else {
+        lastActivity = arrived
+        guard phase == .open && !core.isDraining else {
             return respondNow(context: context, streamID: id, .unavailable, "server is shutting down; call not processed")
         }
-        guard calls.count < core.config.maxConcurrentCallsPerConnection else {
+        guard calls.count < config.maxConcurrentCallsPerConnection else {
             return respondNow(context: context, streamID: id, .resourceExhausted,
-                              "\(calls.count) calls already in flight on this connection; the limit is \(core.config.maxConcurrentCallsPerConnection)")
+                              "\(calls.count) calls already in flight on this connection; the limit is \(config.maxConcurrentCallsPerConnection)")
         }
         let envelope: RequestEnvelope
         do {
@@ -90,21 +160,29 @@ final class ConnectionHandler: ChannelInboundHandler {
         } catch {
             return respondNow(context: context, streamID: id, .invalidArgument, "\(error)")
         }
-        let deadline = envelope.timeoutMicros > 0 ? uptimeNanos() + envelope.timeoutMicros * 1000 : nil
-        calls[id] = ActiveCall(method: envelope.method, started: uptimeNanos())
+        let deadline = Deadline.from(timeoutMicros: envelope.timeoutMicros, arrived: arrived)
+        if let deadline, uptimeNanos() >= deadline {
+            return respondNow(context: context, streamID: id, .deadlineExceeded, "deadline exceeded before the call started")
+        }
+        calls[id] = ActiveCall(method: envelope.method, started: arrived, requestBytes: frame.payload.readableBytes)
+        requestBytesInFlight += frame.payload.readableBytes
         core.callStarted()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         let predict = core.dispatch(envelope, deadline: deadline) { response in
             bound.eventLoop.execute { bound.value.finish(context: boundContext.value, streamID: id, response) }
         }
-        calls[id]?.predict = predict
-        if envelope.timeoutMicros > 0 {
-            calls[id]?.timeout = context.eventLoop.scheduleTask(in: .microseconds(Int64(clamping: envelope.timeoutMicros))) {
+        if let deadline, calls[id] != nil {
+            calls[id]?.predict = predict
+            calls[id]?.timeout = context.eventLoop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(deadline)) {
                 bound.value.expire(context: boundContext.value, streamID: id)
             }
+        } else if calls[id] != nil {
+            calls[id]?.predict = predict
         }
     }
+
+    // MARK: Answering
 
     private func expire(context: ChannelHandlerContext, streamID: UInt32) {
         guard let call = calls[streamID] else { return }
@@ -121,48 +199,86 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Answers a call in flight, once; later answers for it (a worker finishing after a
     /// cancel) are dropped.
-    private func finish(context: ChannelHandlerContext, streamID: UInt32, _ response: ResponseEnvelope) {
+    func finish(context: ChannelHandlerContext, streamID: UInt32, _ response: ResponseEnvelope) {
         guard let call = calls.removeValue(forKey: streamID) else { return }
         call.timeout?.cancel()
+        requestBytesInFlight -= call.requestBytes
         core.callEnded()
         ServerMetrics.call(method: call.method, status: response.status, seconds: Double(uptimeNanos() - call.started) / 1e9)
         write(context: context, Frame(type: .response, streamID: streamID, payload: ByteBuffer(bytes: response.protobuf())))
-        if goingAway && calls.isEmpty { context.close(promise: nil) }
+        if calls.isEmpty {
+            lastActivity = uptimeNanos()
+            if phase != .open { closeAfterWrites(context: context) }
+        }
+        resumeReadingIfPossible(context: context)
     }
 
-    private func write(context: ChannelHandlerContext, _ frame: Frame) {
-        context.writeAndFlush(wrapOutboundOut(FrameEncoder.encoded(frame, allocator: context.channel.allocator)), promise: nil)
+    func write(context: ChannelHandlerContext, _ frame: Frame) {
+        write(context: context, FrameEncoder.encoded(frame, allocator: context.channel.allocator))
     }
 
-    /// GOAWAY, then close once the calls in flight are answered (at once for a violation).
-    private func goAway(context: ChannelHandlerContext, status: StatusCode, message: String, closeNow: Bool = true) {
-        let payload = GoAway(lastStreamID: lastStreamID, status: status, message: message).protobuf()
-        write(context: context, Frame(type: .goAway, streamID: 0, payload: ByteBuffer(bytes: payload)))
-        goingAway = true
-        if closeNow || calls.isEmpty { context.close(promise: nil) }
+    // MARK: GOAWAY and closing
+
+    enum AfterGoAway { case closeNow, finishCalls, keepReading }
+
+    /// GOAWAY, then: close at once; or stop reading and close once the calls in flight are
+    /// answered (a violation, a slow peer); or go on reading, answering new REQUESTs
+    /// UNAVAILABLE, and close once the calls in flight are answered (drain).
+    func goAway(context: ChannelHandlerContext, status: StatusCode, message: String, then after: AfterGoAway) {
+        guard phase != .finishing || after == .closeNow else { return }
+        if phase == .open || after == .closeNow {
+            let payload = GoAway(lastStreamID: lastStreamID, status: status, message: message).protobuf()
+            write(context: context, Frame(type: .goAway, streamID: 0, payload: ByteBuffer(bytes: payload)))
+        }
+        phase = after == .keepReading ? .goingAway : .finishing
+        if phase == .finishing {
+            inbound.clear()
+            frameTimer?.cancel()
+        }
+        if after == .closeNow || calls.isEmpty { closeAfterWrites(context: context) }
+    }
+
+    /// Closes once what was written so far has reached the peer (or the write timeout passes).
+    func closeAfterWrites(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        let flushed = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: flushed)
+        flushed.futureResult.whenComplete { _ in context.close(promise: nil) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? IdleStateHandler.IdleStateEvent, event == .all {
-            if calls.isEmpty { goAway(context: context, status: .ok, message: "idle for \(core.config.idleTimeoutSeconds) s") }
-        } else if let event = event as? ServerEvent, event == .drain {
-            if !goingAway { goAway(context: context, status: .unavailable, message: "server is shutting down", closeNow: false) }
+        if let event = event as? ServerEvent {
+            switch event {
+            case .drain:
+                goAway(context: context, status: .unavailable, message: "server is shutting down", then: .keepReading)
+            case .graceExpired:
+                answerEverythingUnprocessed(context: context)
+            }
+        } else if let event = event as? ChannelEvent, event == .inputClosed {
+            // The peer half-closed: it sends nothing more but still reads its answers.
+            phase = .finishing
+            inbound.clear()
+            frameTimer?.cancel()
+            if calls.isEmpty { closeAfterWrites(context: context) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let violation = error as? ProtocolViolation {
-            core.logger.info("closing connection", metadata: ["reason": "\(violation)"])
-            if case .frameTooLarge = violation {
-                goAway(context: context, status: .resourceExhausted, message: violation.description)
-            } else {
-                goAway(context: context, status: .invalidArgument, message: violation.description)
-            }
-        } else {
-            core.logger.warning("closing connection after an error", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
+    /// The shutdown grace is over: every call still in flight is answered UNAVAILABLE.
+    private func answerEverythingUnprocessed(context: ChannelHandlerContext) {
+        phase = .finishing
+        for id in calls.keys.sorted() {
+            calls[id]?.predict?.abandon()
+            finish(context: context, streamID: id, ResponseEnvelope(
+                status: .unavailable, message: "server shut down before this call finished (shutdown grace expired); not processed"))
         }
+        closeAfterWrites(context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        core.logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
     }
 }

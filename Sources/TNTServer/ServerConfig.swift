@@ -24,8 +24,25 @@ public struct ServerConfig: Sendable {
     public var maxFrameSize = 16 << 20
     public var maxConcurrentCallsPerConnection = 256
     public var maxConnections = 1024
-    /// Seconds a connection may stay idle (no call in flight, nothing received) before GOAWAY.
+    /// Open connections from one IP address, so that one host cannot take every slot.
+    public var maxConnectionsPerPeer = 256
+    /// Seconds a connection may stay idle (no call in flight and no REQUEST) before GOAWAY.
+    /// PINGs and partial frames do not count as activity.
     public var idleTimeoutSeconds = 300
+    /// Seconds the preface, and each frame once its first byte has arrived, may take to arrive
+    /// whole (slow-peer protection).
+    public var frameTimeoutSeconds = 30
+    /// Seconds a connection's answers may wait for a peer that does not read before the
+    /// connection is closed.
+    public var writeTimeoutSeconds = 30
+    /// Bytes a connection may hold in the server: request frames of its calls in flight plus
+    /// answers written but not yet taken by the peer. At the limit the server stops reading
+    /// from it (back-pressure); answers alone above it close it (the peer is not reading).
+    public var maxConnectionBufferBytes = 32 << 20
+    /// Open connections to the admin HTTP port.
+    public var adminMaxConnections = 16
+    /// Seconds an admin connection may take to send a request, and may stay idle.
+    public var adminTimeoutSeconds = 10
     /// Seconds in-flight calls get to finish on shutdown.
     public var shutdownGraceSeconds = 30
     public var maxInputsPerCall = 64

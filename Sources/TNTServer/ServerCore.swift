@@ -26,7 +26,8 @@ public final class ServerCore: @unchecked Sendable {
     private let lock = NSLock()
     private var draining = false
     private var inFlight = 0
-    private var connections: [ObjectIdentifier: Channel] = [:]
+    private var connections: [ObjectIdentifier: (channel: Channel, peer: String)] = [:]
+    private var connectionsPerPeer: [String: Int] = [:]
 
     /// The OpenBLAS kernels the workers run, chosen and checked before any of them starts.
     public let kernels: KernelSelection
@@ -68,20 +69,36 @@ public final class ServerCore: @unchecked Sendable {
         return !isDraining && now.models.values.allSatisfy(\.isReady) && now.workers.count == now.models.count
     }
 
-    /// Registers a connection; false when the server is at its connection limit.
-    func register(_ channel: Channel) -> Bool {
-        let count: Int? = lock.withLock {
-            guard connections.count < config.maxConnections else { return nil }
-            connections[ObjectIdentifier(channel)] = channel
-            return connections.count
+    enum Registration { case accepted, refused(String) }
+
+    /// Registers a connection, unless the server or the peer's address is at its limit.
+    func register(_ channel: Channel) -> Registration {
+        let peer = channel.remoteAddress?.ipAddress ?? "unknown"
+        let result: (Registration, Int) = lock.withLock {
+            guard connections.count < config.maxConnections else {
+                return (.refused("server is at its limit of \(config.maxConnections) connections"), connections.count)
+            }
+            guard connectionsPerPeer[peer, default: 0] < config.maxConnectionsPerPeer else {
+                return (.refused("\(peer) has \(config.maxConnectionsPerPeer) connections open, the limit per address"), connections.count)
+            }
+            connections[ObjectIdentifier(channel)] = (channel, peer)
+            connectionsPerPeer[peer, default: 0] += 1
+            return (.accepted, connections.count)
         }
-        if let count { ServerMetrics.connections.record(count) }
-        return count != nil
+        ServerMetrics.connections.record(result.1)
+        if case .refused(let reason) = result.0 {
+            ServerMetrics.connectionsRefused.increment()
+            logger.notice("connection refused", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+        }
+        return result.0
     }
 
     func unregister(_ channel: Channel) {
         ServerMetrics.connections.record(lock.withLock {
-            connections.removeValue(forKey: ObjectIdentifier(channel))
+            if let (_, peer) = connections.removeValue(forKey: ObjectIdentifier(channel)) {
+                connectionsPerPeer[peer, default: 1] -= 1
+                if connectionsPerPeer[peer] == 0 { connectionsPerPeer.removeValue(forKey: peer) }
+            }
             return connections.count
         })
     }
@@ -90,13 +107,21 @@ public final class ServerCore: @unchecked Sendable {
     func startDraining() {
         let open: [Channel] = lock.withLock {
             draining = true
-            return Array(connections.values)
+            return connections.values.map(\.channel)
         }
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(ServerEvent.drain) }
     }
 
+    /// The grace is over: each connection answers its remaining calls UNAVAILABLE and closes.
+    func endGrace() {
+        let open = lock.withLock { connections.values.map(\.channel) }
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(ServerEvent.graceExpired) }
+    }
+
+    var openConnections: Int { lock.withLock { connections.count } }
+
     func closeAllConnections() {
-        let open = lock.withLock { Array(connections.values) }
+        let open = lock.withLock { connections.values.map(\.channel) }
         for channel in open { channel.close(promise: nil) }
     }
 
@@ -254,5 +279,8 @@ public final class ServerCore: @unchecked Sendable {
 
 /// Events the server sends into connection pipelines.
 enum ServerEvent {
+    /// Shutting down: GOAWAY, answer the calls in flight, close.
     case drain
+    /// The shutdown grace is over: answer the remaining calls UNAVAILABLE now, close.
+    case graceExpired
 }

@@ -26,6 +26,7 @@ enum ServerMetrics {
 
     static let callsInFlight = Gauge(label: "tnt_rpc_calls_in_flight")
     static let connections = Gauge(label: "tnt_connections")
+    static let connectionsRefused = Counter(label: "tnt_connections_refused_total")
     static let modelsLoaded = Gauge(label: "tnt_models_loaded")
 
     /// Per-model instruments.

@@ -21,7 +21,7 @@ public final class TNTServer: Service, @unchecked Sendable {
     ///   - metrics: the Prometheus text for `/metrics`.
     public init(config: ServerConfig, logger: Logger, metrics: @escaping @Sendable () -> String = { "" },
                 onListening: @escaping @Sendable (SocketAddress, SocketAddress?) -> Void = { _, _ in }) throws {
-        core = try ServerCore(config: config, logger: logger)
+        core = try ServerCore(config: FileDescriptorLimit.fit(config, logger: logger), logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.onListening = onListening
         self.metrics = metrics
@@ -34,12 +34,10 @@ public final class TNTServer: Service, @unchecked Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(allTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: config.maxFrameSize)))
-                    try sync.addHandler(ConnectionHandler(core: core))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(core: core))
                 }
             }
             .bind(host: config.host, port: config.port).get()
@@ -80,7 +78,18 @@ public final class TNTServer: Service, @unchecked Sendable {
         while core.callsInFlight > 0 && ContinuousClock.now < graceEnd {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        core.logger.info("stopping", metadata: ["unanswered_calls": "\(core.callsInFlight)"])
+        let unfinished = core.callsInFlight
+        if unfinished > 0 {
+            core.logger.warning("shutdown grace expired; answering the calls still in flight UNAVAILABLE",
+                                metadata: ["calls": "\(unfinished)"])
+            core.endGrace()
+            // Those answers reach the peers that read them; the others are closed by the write timeout.
+            let flushEnd = ContinuousClock.now + .seconds(min(5, config.writeTimeoutSeconds))
+            while core.openConnections > 0 && ContinuousClock.now < flushEnd {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        core.logger.info("stopping", metadata: ["open_connections": "\(core.openConnections)"])
         core.closeAllConnections()
         core.stopWorkers()
         try? await admin?.close()

@@ -37,7 +37,17 @@ struct TNTServerCommand: AsyncParsableCommand {
     var maxFrameBytes: Int?
     @Option(help: "Calls in flight per connection (TNT_MAX_CALLS_PER_CONNECTION; default 256).") var maxCallsPerConnection: Int?
     @Option(help: "Open connections (TNT_MAX_CONNECTIONS; default 1024).") var maxConnections: Int?
-    @Option(help: "Seconds before an idle connection is sent GOAWAY and closed (TNT_IDLE_TIMEOUT; default 300).") var idleTimeout: Int?
+    @Option(help: "Open connections from one IP address (TNT_MAX_CONNECTIONS_PER_PEER; default 256).") var maxConnectionsPerPeer: Int?
+    @Option(help: "Seconds with no call in flight and no REQUEST before an idle connection is sent GOAWAY and closed (TNT_IDLE_TIMEOUT; default 300).")
+    var idleTimeout: Int?
+    @Option(help: "Seconds the preface, and each frame from its first byte, may take to arrive (TNT_FRAME_TIMEOUT; default 30).")
+    var frameTimeout: Int?
+    @Option(help: "Seconds a connection's answers may wait for a peer that does not read before it is closed (TNT_WRITE_TIMEOUT; default 30).")
+    var writeTimeout: Int?
+    @Option(help: "Bytes one connection may hold: requests in flight plus unread answers; reading pauses at it (TNT_MAX_CONNECTION_BUFFER_BYTES; default 33554432).")
+    var maxConnectionBufferBytes: Int?
+    @Option(help: "Open connections to the admin port (TNT_ADMIN_MAX_CONNECTIONS; default 16).") var adminMaxConnections: Int?
+    @Option(help: "Seconds an admin connection may take per request or stay idle (TNT_ADMIN_TIMEOUT; default 10).") var adminTimeout: Int?
     @Option(help: "Seconds calls in flight get on shutdown (TNT_SHUTDOWN_GRACE; default 30).") var shutdownGrace: Int?
     @Option(help: "Inputs in one Predict call (TNT_MAX_INPUTS_PER_CALL; default 64).") var maxInputsPerCall: Int?
     @Option(help: "Seconds between rescans of the model repository; 0 = only on SIGHUP (TNT_RELOAD_INTERVAL; default 0).")
@@ -84,7 +94,13 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.maxFrameSize = try pick(maxFrameBytes, "TNT_MAX_FRAME_BYTES", config.maxFrameSize)
         config.maxConcurrentCallsPerConnection = try pick(maxCallsPerConnection, "TNT_MAX_CALLS_PER_CONNECTION", config.maxConcurrentCallsPerConnection)
         config.maxConnections = try pick(maxConnections, "TNT_MAX_CONNECTIONS", config.maxConnections)
+        config.maxConnectionsPerPeer = try pick(maxConnectionsPerPeer, "TNT_MAX_CONNECTIONS_PER_PEER", config.maxConnectionsPerPeer)
         config.idleTimeoutSeconds = try pick(idleTimeout, "TNT_IDLE_TIMEOUT", config.idleTimeoutSeconds)
+        config.frameTimeoutSeconds = try pick(frameTimeout, "TNT_FRAME_TIMEOUT", config.frameTimeoutSeconds)
+        config.writeTimeoutSeconds = try pick(writeTimeout, "TNT_WRITE_TIMEOUT", config.writeTimeoutSeconds)
+        config.maxConnectionBufferBytes = try pick(maxConnectionBufferBytes, "TNT_MAX_CONNECTION_BUFFER_BYTES", config.maxConnectionBufferBytes)
+        config.adminMaxConnections = try pick(adminMaxConnections, "TNT_ADMIN_MAX_CONNECTIONS", config.adminMaxConnections)
+        config.adminTimeoutSeconds = try pick(adminTimeout, "TNT_ADMIN_TIMEOUT", config.adminTimeoutSeconds)
         config.shutdownGraceSeconds = try pick(shutdownGrace, "TNT_SHUTDOWN_GRACE", config.shutdownGraceSeconds)
         config.maxInputsPerCall = try pick(maxInputsPerCall, "TNT_MAX_INPUTS_PER_CALL", config.maxInputsPerCall)
         config.reloadIntervalSeconds = try pick(reloadInterval, "TNT_RELOAD_INTERVAL", config.reloadIntervalSeconds)
@@ -93,7 +109,12 @@ struct TNTServerCommand: AsyncParsableCommand {
         for (name, value) in [("workers", config.workers), ("blas-threads", config.threadsPerWorker), ("max-batch", config.maxBatch),
                               ("queue-size", config.queueSize), ("max-frame-bytes", config.maxFrameSize),
                               ("max-calls-per-connection", config.maxConcurrentCallsPerConnection),
-                              ("max-connections", config.maxConnections), ("idle-timeout", config.idleTimeoutSeconds)] where value <= 0 {
+                              ("max-connections", config.maxConnections), ("max-connections-per-peer", config.maxConnectionsPerPeer),
+                              ("idle-timeout", config.idleTimeoutSeconds), ("frame-timeout", config.frameTimeoutSeconds),
+                              ("write-timeout", config.writeTimeoutSeconds), ("max-connection-buffer-bytes", config.maxConnectionBufferBytes),
+                              ("admin-max-connections", config.adminMaxConnections), ("admin-timeout", config.adminTimeoutSeconds),
+                              ("max-inputs-per-call", config.maxInputsPerCall), ("max-image-bytes", config.decodeLimits.maxEncodedBytes),
+                              ("max-image-pixels", config.decodeLimits.maxPixels)] where value <= 0 {
             throw ValidationError("--\(name) must be positive, got \(value)")
         }
         let levelName = try pick(logLevel, "TNT_LOG_LEVEL", "info")
@@ -125,7 +146,10 @@ struct TNTServerCommand: AsyncParsableCommand {
             "models": "\(config.modelsDirectory)", "workers": "\(config.workers)", "blas_threads": "\(config.threadsPerWorker)",
             "max_batch": "\(config.maxBatch)", "max_queue_delay_us": "\(config.maxQueueDelayMicros)", "queue_size": "\(config.queueSize)",
             "max_frame_bytes": "\(config.maxFrameSize)", "max_calls_per_connection": "\(config.maxConcurrentCallsPerConnection)",
-            "max_connections": "\(config.maxConnections)", "idle_timeout_s": "\(config.idleTimeoutSeconds)",
+            "max_connections": "\(config.maxConnections)", "max_connections_per_peer": "\(config.maxConnectionsPerPeer)",
+            "idle_timeout_s": "\(config.idleTimeoutSeconds)", "frame_timeout_s": "\(config.frameTimeoutSeconds)",
+            "write_timeout_s": "\(config.writeTimeoutSeconds)", "max_connection_buffer_bytes": "\(config.maxConnectionBufferBytes)",
+            "admin_max_connections": "\(config.adminMaxConnections)", "admin_timeout_s": "\(config.adminTimeoutSeconds)",
             "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)",
             "reload_interval_s": "\(config.reloadIntervalSeconds)",
             "max_image_bytes": "\(config.decodeLimits.maxEncodedBytes)", "max_image_pixels": "\(config.decodeLimits.maxPixels)",
@@ -146,7 +170,8 @@ struct TNTServerCommand: AsyncParsableCommand {
     /// The keys a config file may hold: the flag names.
     static let fileKeys: Set<String> = [
         "host", "port", "admin-port", "models", "workers", "blas-threads", "max-batch", "max-queue-delay-us", "queue-size",
-        "max-frame-bytes", "max-calls-per-connection", "max-connections", "idle-timeout", "shutdown-grace",
+        "max-frame-bytes", "max-calls-per-connection", "max-connections", "max-connections-per-peer", "idle-timeout",
+        "frame-timeout", "write-timeout", "max-connection-buffer-bytes", "admin-max-connections", "admin-timeout", "shutdown-grace",
         "max-inputs-per-call", "max-image-bytes", "max-image-pixels", "log-level", "log-format", "reload-interval",
     ]
 }

@@ -1,0 +1,120 @@
+import NIOCore
+import TNTProtocol
+
+/// What a connection may cost the server, and how long it may take: back-pressure on reads,
+/// the bound on unread answers, and the frame, write and idle timers.
+extension ConnectionHandler {
+    // MARK: Back-pressure
+
+    /// The channel asks to read (autoRead); the read waits while the connection is at its
+    /// buffer limit or the socket does not take answers.
+    func read(context: ChannelHandlerContext) {
+        if mayRead(context: context) {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    private func mayRead(context: ChannelHandlerContext) -> Bool {
+        phase != .finishing && context.channel.isWritable
+            && requestBytesInFlight + unwrittenBytes < config.maxConnectionBufferBytes
+    }
+
+    func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        if pendingRead && mayRead(context: context) {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            writeStallTimer?.cancel()
+            writeStallTimer = nil
+            resumeReadingIfPossible(context: context)
+        } else if writeStallTimer == nil {
+            let seconds = config.writeTimeoutSeconds
+            writeStallTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+                core.logger.info("closing a connection whose peer does not read its answers",
+                                 metadata: ["after_s": "\(seconds)", "unwritten_bytes": "\(unwrittenBytes)"])
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Writes and flushes `bytes`, counting them until the socket has taken them. A peer
+    /// whose unread answers pass the connection's buffer limit is not reading: it is closed.
+    func write(context: ChannelHandlerContext, _ bytes: ByteBuffer) {
+        let count = bytes.readableBytes
+        unwrittenBytes += count
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { [self] _ in
+            unwrittenBytes -= count
+            resumeReadingIfPossible(context: context)
+        }
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: written)
+        if unwrittenBytes > config.maxConnectionBufferBytes && context.channel.isActive {
+            core.logger.info("closing a connection whose peer does not read its answers",
+                             metadata: ["unwritten_bytes": "\(unwrittenBytes)", "limit": "\(config.maxConnectionBufferBytes)"])
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Slow peers
+
+    /// After a read was parsed: a frame left incomplete must finish within the frame timeout,
+    /// counted from the first byte of it that arrived (a completed frame restarts the clock).
+    func inboundConsumed(context: ChannelHandlerContext, progressed: Bool) {
+        if inbound.readableBytes == 0 {
+            inbound.clear()
+            if !decoder.awaitsPreface {
+                frameTimer?.cancel()
+                frameTimer = nil
+            }
+        } else {
+            inbound.discardReadBytes()
+            if progressed || frameTimer == nil { startFrameTimer(context: context) }
+        }
+    }
+
+    func startFrameTimer(context: ChannelHandlerContext) {
+        frameTimer?.cancel()
+        let seconds = config.frameTimeoutSeconds
+        frameTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+            frameTimer = nil
+            let what = decoder.awaitsPreface ? "the preface" : "a frame"
+            core.logger.info("closing a connection too slow to send \(what)", metadata: ["frame_timeout_s": "\(seconds)"])
+            goAway(context: context, status: .deadlineExceeded,
+                   message: "\(what) did not arrive whole within \(seconds) s", then: .finishCalls)
+        }
+    }
+
+    // MARK: Idle
+
+    /// GOAWAY OK once no call has been in flight and no REQUEST arrived for the idle timeout.
+    func scheduleIdleCheck(context: ChannelHandlerContext) {
+        let timeout = UInt64(config.idleTimeoutSeconds) * 1_000_000_000
+        idleTimer = context.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(lastActivity + timeout)) { [self] in
+            if phase == .open && calls.isEmpty && uptimeNanos() >= lastActivity + timeout {
+                goAway(context: context, status: .ok, message: "idle for \(config.idleTimeoutSeconds) s", then: .closeNow)
+            } else if phase == .open {
+                lastActivity = max(lastActivity, uptimeNanos() - timeout / 2)
+                scheduleIdleCheck(context: context)
+            }
+        }
+    }
+}
+
+/// A call's deadline: `timeout_us` after its REQUEST frame was read. Timeouts above
+/// `maxTimeoutMicros` (about 11.6 days) are cut to it, so that no value can overflow.
+enum Deadline {
+    static let maxTimeoutMicros: UInt64 = 1_000_000_000_000
+
+    /// Uptime in nanoseconds, or nil for no deadline (`timeout_us` 0).
+    static func from(timeoutMicros: UInt64, arrived: UInt64) -> UInt64? {
+        guard timeoutMicros > 0 else { return nil }
+        return arrived + min(timeoutMicros, maxTimeoutMicros) * 1000
+    }
+}
