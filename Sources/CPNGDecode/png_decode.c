@@ -62,6 +62,10 @@ int tnt_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels, uint32
     png_set_read_fn(png, &r, read_bytes);
     png_set_user_limits(png, max_side, max_side);
     png_set_chunk_malloc_max(png, 8u << 20);
+    // Text chunks do not change pixels; skipped unread, they cannot cost memory or time
+    // (a zTXt/iTXt is a compressed stream of any declared size).
+    static const png_byte text_chunks[] = "tEXt\0zTXt\0iTXt\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, text_chunks, 3);
     png_read_info(png, info);
 
     png_uint_32 w, h;

@@ -1,15 +1,24 @@
-/// Limits checked before anything large is allocated: the encoded size, and the pixel count
-/// read from the image header (decompression bombs).
+/// Limits checked from the image header, before anything large is allocated: the encoded
+/// size, the decoded pixel count, the side length, and the pixels per encoded byte
+/// (decompression bombs: a few kilobytes that declare tens of millions of pixels).
 public struct DecodeLimits: Equatable, Sendable {
     public var maxEncodedBytes: Int
+    /// Decoding costs 3 bytes per pixel (RGB), plus the encoded bytes.
     public var maxPixels: Int
-    /// Neither side may exceed this, whatever the pixel count.
+    /// Neither side may exceed this, whatever the pixel count: libjpeg's own limit is 65500.
     public var maxSide: Int
+    /// Above `freePixels`, an image must bring at least one encoded byte per this many pixels.
+    public var maxPixelsPerByte: Int
+    /// Pixels any image may have whatever its encoded size (a flat 1-megapixel PNG is small).
+    public var freePixels: Int
 
-    public init(maxEncodedBytes: Int = 32 << 20, maxPixels: Int = 50_000_000, maxSide: Int = 65_535) {
+    public init(maxEncodedBytes: Int = 32 << 20, maxPixels: Int = 16_777_216, maxSide: Int = 65_500,
+                maxPixelsPerByte: Int = 1024, freePixels: Int = 1 << 20) {
         self.maxEncodedBytes = maxEncodedBytes
         self.maxPixels = maxPixels
         self.maxSide = maxSide
+        self.maxPixelsPerByte = maxPixelsPerByte
+        self.freePixels = freePixels
     }
 }
 
@@ -54,10 +63,17 @@ public enum ImageDecoder {
         }
     }
 
-    static func checkSize(width: Int, height: Int, limits: DecodeLimits) throws {
+    /// The header's size against the limits; `encodedBytes` nil for raw pixels.
+    public static func checkSize(width: Int, height: Int, encodedBytes: Int?, limits: DecodeLimits) throws {
         guard width > 0 && height > 0 else { throw ImageError.corrupt(format: "image", reason: "zero-sized (\(width)x\(height))") }
-        guard width <= limits.maxSide && height <= limits.maxSide && width * height <= limits.maxPixels else {
+        guard width <= limits.maxSide && height <= limits.maxSide else {
+            throw ImageError.sideTooLong(width: width, height: height, limit: limits.maxSide)
+        }
+        guard width * height <= limits.maxPixels else {
             throw ImageError.tooManyPixels(width: width, height: height, limit: limits.maxPixels)
+        }
+        if let encodedBytes, width * height > limits.freePixels, width * height > encodedBytes * limits.maxPixelsPerByte {
+            throw ImageError.tooFewBytesForPixels(width: width, height: height, bytes: encodedBytes, limit: limits.maxPixelsPerByte)
         }
     }
 }

@@ -4,6 +4,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     case empty
     case encodedTooLarge(bytes: Int, limit: Int)
     case tooManyPixels(width: Int, height: Int, limit: Int)
+    case sideTooLong(width: Int, height: Int, limit: Int)
+    case tooFewBytesForPixels(width: Int, height: Int, bytes: Int, limit: Int)
     case unknownFormat(firstBytes: [UInt8])
     case corrupt(format: String, reason: String)
     case unsupported(format: String, reason: String)
@@ -14,7 +16,10 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .empty: "the image is empty (0 bytes)"
         case .encodedTooLarge(let bytes, let limit): "the encoded image is \(bytes) bytes, above the limit of \(limit)"
-        case .tooManyPixels(let w, let h, let limit): "the image is \(w)x\(h) = \(w * h) pixels, above the limit of \(limit)"
+        case .tooManyPixels(let w, let h, let limit): "the image is \(w)x\(h) = \(w * h) pixels, above the limit of \(limit) (--max-image-pixels)"
+        case .sideTooLong(let w, let h, let limit): "the image is \(w)x\(h); a side above \(limit) pixels is not decoded"
+        case .tooFewBytesForPixels(let w, let h, let bytes, let limit):
+            "the image declares \(w)x\(h) = \(w * h) pixels in only \(bytes) bytes, more than \(limit) pixels per byte: refused as a decompression bomb (--max-image-pixels-per-byte)"
         case .unknownFormat(let bytes):
             "not a PNG or JPEG image (starts with \(bytes.map { String($0, radix: 16) }.joined(separator: " ")))"
         case .corrupt(let format, let reason): "corrupt \(format): \(reason)"

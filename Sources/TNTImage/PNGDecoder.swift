@@ -7,8 +7,9 @@ enum PNGDecoder {
         if bytes.count >= 24, bytes[12..<16].elementsEqual(Array("IHDR".utf8)) {
             let be32 = { (at: Int) in (0..<4).reduce(0) { $0 << 8 | Int(bytes[at + $1]) } }
             let width = be32(16), height = be32(20)
-            if width > 0 && height > 0 { try ImageDecoder.checkSize(width: width, height: height, limits: limits) }
+            if width > 0 && height > 0 { try ImageDecoder.checkSize(width: width, height: height, encodedBytes: bytes.count, limits: limits) }
         }
+        try checkChunks(bytes)
         var pixels: UnsafeMutablePointer<UInt8>?
         var width: UInt32 = 0, height: UInt32 = 0
         var message = [CChar](repeating: 0, count: 256)
@@ -27,5 +28,25 @@ enum PNGDecoder {
         default:
             throw ImageError.corrupt(format: "PNG", reason: reason.isEmpty ? "undecodable" : reason)
         }
+    }
+
+    /// Every chunk up to IEND lies within the bytes: a length that points past the end is
+    /// refused before libpng reads (and allocates for) it.
+    static func checkChunks(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 8
+        while offset + 8 <= bytes.count {
+            let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[offset + $1]) }
+            let type = String(decoding: bytes[offset + 4..<offset + 8], as: UTF8.self)
+            guard length <= Int(Int32.max) else {
+                throw ImageError.corrupt(format: "PNG", reason: "chunk \(type.debugDescription) declares \(length) bytes, above PNG's 2^31-1")
+            }
+            let end = offset + 12 + length
+            guard end <= bytes.count else {
+                throw ImageError.corrupt(format: "PNG", reason: "chunk \(type.debugDescription) declares \(length) bytes but the data ends \(end - bytes.count) bytes early (truncated)")
+            }
+            if type == "IEND" { return }
+            offset = end
+        }
+        throw ImageError.corrupt(format: "PNG", reason: "data ends before the IEND chunk (truncated)")
     }
 }

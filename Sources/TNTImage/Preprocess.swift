@@ -55,10 +55,8 @@ public enum Preprocessor {
 
     /// ResizeImage then CropImage: the uint8 crop.
     public static func cropped(_ image: RGBImage, config: PreprocessConfig, limits: DecodeLimits = DecodeLimits()) throws -> RGBImage {
+        // Only the crop is computed, so the resized size itself costs nothing (Resampler).
         let (w, h) = config.resizedSize(width: image.width, height: image.height)
-        guard w > 0, h > 0, w <= limits.maxSide, h <= limits.maxSide, w * h <= limits.maxPixels else {
-            throw ImageError.tooManyPixels(width: w, height: h, limit: limits.maxPixels)
-        }
         let size = config.cropSize
         guard w >= size, h >= size else { throw ImageError.smallerThanCrop(width: w, height: h, crop: size) }
         let region = (x: (w - size) / 2, y: (h - size) / 2, width: size, height: size)

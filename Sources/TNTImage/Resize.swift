@@ -32,30 +32,39 @@ public enum Interpolation: String, Codable, Sendable, CaseIterable {
 public enum Resampler {
     static let precisionBits = 22
 
-    /// Fixed-point taps of one output coordinate: input start index and weights.
+    /// Fixed-point taps of the output coordinates `outputs.lowerBound...`: input start index
+    /// and weights. Only the outputs a crop needs are computed, so an extreme aspect ratio
+    /// (40000×1 resized to a short side of 248) costs no more than a square image.
     struct Taps {
         let size: Int              // taps per output sample (ksize)
+        let first: Int             // the output coordinate of entry 0
         let start: [Int32]         // first input index, per output sample
         let count: [Int32]         // used taps, per output sample
         let weights: [Int32]       // size weights per output sample
 
         /// The input indices that the outputs `outputs` read.
         func inputRange(of outputs: Range<Int>) -> Range<Int> {
-            let first = outputs.map { Int(start[$0]) }.min()!
-            let end = outputs.map { Int(start[$0] + count[$0]) }.max()!
-            return first..<max(first, end)
+            let lower = outputs.map { Int(start[$0 - first]) }.min()!
+            let end = outputs.map { Int(start[$0 - first] + count[$0 - first]) }.max()!
+            return lower..<max(lower, end)
         }
     }
 
     static func taps(input: Int, output: Int, filter: Interpolation) -> Taps {
+        taps(input: input, output: output, filter: filter, outputs: 0..<output)
+    }
+
+    static func taps(input: Int, output: Int, filter: Interpolation, outputs: Range<Int>) -> Taps {
         let scale = Double(input) / Double(output)
         let filterScale = max(scale, 1)
         let support = filter.support * filterScale
         let size = Int(support.rounded(.up)) * 2 + 1
-        var start = [Int32](repeating: 0, count: output), count = [Int32](repeating: 0, count: output)
-        var weights = [Int32](repeating: 0, count: output * size)
+        let n = outputs.count
+        var start = [Int32](repeating: 0, count: n), count = [Int32](repeating: 0, count: n)
+        var weights = [Int32](repeating: 0, count: n * size)
         var k = [Double](repeating: 0, count: size)
-        for xx in 0..<output {
+        for xx in outputs {
+            let i = xx - outputs.lowerBound
             let center = (Double(xx) + 0.5) * scale
             let ss = 1 / filterScale
             let xmin = max(Int(center - support + 0.5), 0)        // Int() truncates, as C's (int)
@@ -69,12 +78,12 @@ public enum Resampler {
             for x in 0..<xmax {
                 let normalized = total != 0 ? k[x] / total : k[x]
                 let fixed = normalized * Double(1 << precisionBits)
-                weights[xx * size + x] = Int32(normalized < 0 ? -0.5 + fixed : 0.5 + fixed)
+                weights[i * size + x] = Int32(normalized < 0 ? -0.5 + fixed : 0.5 + fixed)
             }
-            start[xx] = Int32(xmin)
-            count[xx] = Int32(max(xmax, 0))
+            start[i] = Int32(xmin)
+            count[i] = Int32(max(xmax, 0))
         }
-        return Taps(size: size, start: start, count: count, weights: weights)
+        return Taps(size: size, first: outputs.lowerBound, start: start, count: count, weights: weights)
     }
 
     @inline(__always)
@@ -97,8 +106,8 @@ public enum Resampler {
         precondition(width > 0 && height > 0 && region.x >= 0 && region.y >= 0 && region.width > 0 && region.height > 0
                      && region.x + region.width <= width && region.y + region.height <= height)
         let rows = region.y..<(region.y + region.height), columns = region.x..<(region.x + region.width)
-        let horizontalTaps = width != image.width ? taps(input: image.width, output: width, filter: filter) : nil
-        let verticalTaps = height != image.height ? taps(input: image.height, output: height, filter: filter) : nil
+        let horizontalTaps = width != image.width ? taps(input: image.width, output: width, filter: filter, outputs: columns) : nil
+        let verticalTaps = height != image.height ? taps(input: image.height, output: height, filter: filter, outputs: rows) : nil
         // Input rows the vertical pass reads, and input columns the horizontal pass reads.
         let inputRows = verticalTaps.map { $0.inputRange(of: rows) } ?? rows
         let inputColumns = horizontalTaps.map { $0.inputRange(of: columns) } ?? columns
@@ -144,10 +153,11 @@ public enum Resampler {
                         let row = src.baseAddress! + y * image.width * 3
                         let outRow = dst.baseAddress! + i * width * 3
                         for (j, xx) in columns.enumerated() {
-                            let k = weights.baseAddress! + xx * taps.size
-                            let first = row + (Int(taps.start[xx]) - firstColumn) * 3
+                            let t = xx - taps.first
+                            let k = weights.baseAddress! + t * taps.size
+                            let first = row + (Int(taps.start[t]) - firstColumn) * 3
                             var r = half, g = half, b = half
-                            for x in 0..<Int(taps.count[xx]) {
+                            for x in 0..<Int(taps.count[t]) {
                                 let w = k[x], p = first + x * 3
                                 r &+= Int32(p[0]) &* w
                                 g &+= Int32(p[1]) &* w
@@ -175,12 +185,13 @@ public enum Resampler {
                 sums.withUnsafeMutableBufferPointer { acc in
                     taps.weights.withUnsafeBufferPointer { weights in
                         for (i, yy) in rows.enumerated() {
-                            let k = weights.baseAddress! + yy * taps.size
+                            let t = yy - taps.first
+                            let k = weights.baseAddress! + t * taps.size
                             for c in 0..<rowLength { acc[c] = half }
                             // Row by row, so the inner loop runs over contiguous bytes and vectorises.
-                            for y in 0..<Int(taps.count[yy]) {
+                            for y in 0..<Int(taps.count[t]) {
                                 let w = k[y]
-                                let row = src.baseAddress! + (Int(taps.start[yy]) + y - firstRow) * rowLength
+                                let row = src.baseAddress! + (Int(taps.start[t]) + y - firstRow) * rowLength
                                 for c in 0..<rowLength { acc[c] &+= Int32(row[c]) &* w }
                             }
                             let outRow = dst.baseAddress! + i * rowLength

@@ -52,3 +52,13 @@ public struct RPCError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(code.name): \(message)" }
 }
+
+extension String {
+    /// The string as an error message quotes it: at most 64 characters, with the full size
+    /// said, so that an answer never echoes the bulk of what a client sent.
+    public var clipped: String {
+        let limit = 64
+        guard count > limit else { return self }
+        return String(prefix(limit)) + "… (\(utf8.count) bytes)"
+    }
+}

@@ -91,10 +91,20 @@ public final class LoadedModel: @unchecked Sendable {
             return LoadedModel(name: name, info: info, weights: weights, labels: labels, preprocess: preprocess, fingerprint: fingerprint)
         } catch {
             let info = ModelInfo(name: name, architecture: "", inputShape: [], classes: 0, parameters: 0,
-                                 weightsSHA256: "", state: .failed, stateReason: "\(error)")
+                                 weightsSHA256: "", state: .failed, stateReason: reason(error, directory: directory, name: name))
             return LoadedModel(name: name, info: info, weights: nil, labels: [], preprocess: PreprocessConfig(), fingerprint: fingerprint)
         }
     }
+}
+
+/// A load failure as callers see it: paths relative to the repository (`name/file`), never
+/// where the server's files live.
+private func reason(_ error: Error, directory: String, name: String) -> String {
+    var text = "\(error)"
+    for prefix in [URL(fileURLWithPath: directory).standardizedFileURL.path, directory] {
+        text = text.replacingOccurrences(of: prefix + "/", with: name + "/").replacingOccurrences(of: prefix, with: name)
+    }
+    return text
 }
 
 /// Every model under a directory, one subdirectory each, loaded at start.

@@ -143,8 +143,10 @@ public final class ModelWorkers: @unchecked Sendable {
         case .encodedImage(let bytes):
             return try Preprocessor.tensor(try ImageDecoder.decode(bytes, limits: limits), config: model.preprocess, limits: limits)
         case .rgb(let width, let height, let pixels):
-            guard width > 0, height > 0, width <= limits.maxSide, height <= limits.maxSide, width * height <= limits.maxPixels else {
-                throw RPCError(.invalidArgument, "rgb image of \(width)x\(height) pixels is empty or above the limit of \(limits.maxPixels)")
+            do {
+                try ImageDecoder.checkSize(width: width, height: height, encodedBytes: nil, limits: limits)
+            } catch {
+                throw RPCError(.invalidArgument, "rgb image: \(error)")
             }
             guard pixels.count == width * height * 3 else {
                 throw RPCError(.invalidArgument, "rgb image of \(width)x\(height) needs \(width * height * 3) bytes, got \(pixels.count)")
@@ -153,10 +155,14 @@ public final class ModelWorkers: @unchecked Sendable {
         case .tensor(let shape, let data):
             let expected = [c.inChans, c.imgSize, c.imgSize]
             guard shape == expected || shape == [1] + expected else {
-                throw RPCError(.invalidArgument, "tensor shape \(shape) is not \(expected)")
+                let shown = shape.count <= 8 ? "\(shape)" : "of \(shape.count) dimensions"
+                throw RPCError(.invalidArgument, "tensor shape \(shown) is not \(expected)")
             }
             guard data.count == c.inputSize else {
                 throw RPCError(.invalidArgument, "tensor holds \(data.count) values; shape \(expected) needs \(c.inputSize)")
+            }
+            if let bad = data.firstIndex(where: { !$0.isFinite }) {
+                throw RPCError(.invalidArgument, "tensor value \(bad) is \(data[bad]); every value must be finite")
             }
             return data
         }

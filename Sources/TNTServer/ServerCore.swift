@@ -223,12 +223,12 @@ public final class ServerCore: @unchecked Sendable {
             case Method.predict:
                 return try predict(PredictRequest(protobuf: request.payload), deadline: deadline) { answer($0.map { $0.protobuf() }) }
             default:
-                throw RPCError(.unimplemented, "method '\(request.method)' is not implemented; methods: \(Method.predict), \(Method.listModels), \(Method.getModel), \(Method.healthCheck)")
+                throw RPCError(.unimplemented, "method '\(request.method.clipped)' is not implemented; methods: \(Method.predict), \(Method.listModels), \(Method.getModel), \(Method.healthCheck)")
             }
         } catch let error as RPCError {
             answer(.failure(error))
         } catch let error as MalformedMessage {
-            answer(.failure(RPCError(.invalidArgument, "\(error.description) for \(request.method)")))
+            answer(.failure(RPCError(.invalidArgument, "\(error.description) for \(request.method.clipped)")))
         } catch {
             answer(.failure(RPCError(.internal, "\(error)")))
         }
@@ -236,7 +236,7 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     private func notFound(_ name: String) -> RPCError {
-        RPCError(.notFound, "model '\(name)' not found; models: \(serving.models.keys.sorted().joined(separator: ", "))")
+        RPCError(.notFound, "model '\(name.clipped)' not found; models: \(serving.models.keys.sorted().joined(separator: ", "))")
     }
 
     /// grpc.health.v1: "" is the server, a model name that model; an unknown name is NOT_FOUND.
@@ -261,6 +261,10 @@ public final class ServerCore: @unchecked Sendable {
             guard !request.inputs.isEmpty else { throw RPCError(.invalidArgument, "Predict needs at least one input") }
             guard request.inputs.count <= config.maxInputsPerCall else {
                 throw RPCError(.invalidArgument, "\(request.inputs.count) inputs in one call; the limit is \(config.maxInputsPerCall)")
+            }
+            guard request.inputs.count <= config.queueSize else {
+                // It could never be queued: not a transient overload, so not UNAVAILABLE.
+                throw RPCError(.invalidArgument, "\(request.inputs.count) inputs in one call, more than the model's whole queue (\(config.queueSize) inputs); split the call")
             }
             let call = PredictCall(request: request, model: model, deadline: deadline, completion: completion)
             let enqueued = uptimeNanos()

@@ -53,7 +53,9 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between rescans of the model repository; 0 = only on SIGHUP (TNT_RELOAD_INTERVAL; default 0).")
     var reloadInterval: Int?
     @Option(help: "Largest encoded image in bytes (TNT_MAX_IMAGE_BYTES; default 33554432).") var maxImageBytes: Int?
-    @Option(help: "Most pixels in a decoded image (TNT_MAX_IMAGE_PIXELS; default 50000000).") var maxImagePixels: Int?
+    @Option(help: "Most pixels in a decoded image, 3 bytes each while decoding (TNT_MAX_IMAGE_PIXELS; default 16777216).") var maxImagePixels: Int?
+    @Option(help: "Above 1 Mpx, most pixels an image may declare per encoded byte: decompression bombs (TNT_MAX_IMAGE_PIXELS_PER_BYTE; default 1024).")
+    var maxImagePixelsPerByte: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (TNT_LOG_LEVEL; default info).") var logLevel: String?
 
     func run() async throws {
@@ -106,6 +108,7 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.reloadIntervalSeconds = try pick(reloadInterval, "TNT_RELOAD_INTERVAL", config.reloadIntervalSeconds)
         config.decodeLimits.maxEncodedBytes = try pick(maxImageBytes, "TNT_MAX_IMAGE_BYTES", config.decodeLimits.maxEncodedBytes)
         config.decodeLimits.maxPixels = try pick(maxImagePixels, "TNT_MAX_IMAGE_PIXELS", config.decodeLimits.maxPixels)
+        config.decodeLimits.maxPixelsPerByte = try pick(maxImagePixelsPerByte, "TNT_MAX_IMAGE_PIXELS_PER_BYTE", config.decodeLimits.maxPixelsPerByte)
         for (name, value) in [("workers", config.workers), ("blas-threads", config.threadsPerWorker), ("max-batch", config.maxBatch),
                               ("queue-size", config.queueSize), ("max-frame-bytes", config.maxFrameSize),
                               ("max-calls-per-connection", config.maxConcurrentCallsPerConnection),
@@ -114,7 +117,7 @@ struct TNTServerCommand: AsyncParsableCommand {
                               ("write-timeout", config.writeTimeoutSeconds), ("max-connection-buffer-bytes", config.maxConnectionBufferBytes),
                               ("admin-max-connections", config.adminMaxConnections), ("admin-timeout", config.adminTimeoutSeconds),
                               ("max-inputs-per-call", config.maxInputsPerCall), ("max-image-bytes", config.decodeLimits.maxEncodedBytes),
-                              ("max-image-pixels", config.decodeLimits.maxPixels)] where value <= 0 {
+                              ("max-image-pixels", config.decodeLimits.maxPixels), ("max-image-pixels-per-byte", config.decodeLimits.maxPixelsPerByte)] where value <= 0 {
             throw ValidationError("--\(name) must be positive, got \(value)")
         }
         let levelName = try pick(logLevel, "TNT_LOG_LEVEL", "info")
@@ -153,6 +156,7 @@ struct TNTServerCommand: AsyncParsableCommand {
             "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)",
             "reload_interval_s": "\(config.reloadIntervalSeconds)",
             "max_image_bytes": "\(config.decodeLimits.maxEncodedBytes)", "max_image_pixels": "\(config.decodeLimits.maxPixels)",
+            "max_image_pixels_per_byte": "\(config.decodeLimits.maxPixelsPerByte)",
             "log_level": "\(level)", "log_format": "\(format)", "from_config_file": "\(fromFile.sorted())",
         ])
         let host = config.host
@@ -172,6 +176,6 @@ struct TNTServerCommand: AsyncParsableCommand {
         "host", "port", "admin-port", "models", "workers", "blas-threads", "max-batch", "max-queue-delay-us", "queue-size",
         "max-frame-bytes", "max-calls-per-connection", "max-connections", "max-connections-per-peer", "idle-timeout",
         "frame-timeout", "write-timeout", "max-connection-buffer-bytes", "admin-max-connections", "admin-timeout", "shutdown-grace",
-        "max-inputs-per-call", "max-image-bytes", "max-image-pixels", "log-level", "log-format", "reload-interval",
+        "max-inputs-per-call", "max-image-bytes", "max-image-pixels", "max-image-pixels-per-byte", "log-level", "log-format", "reload-interval",
     ]
 }

@@ -46,13 +46,13 @@ import Testing
         }
     }
 
-    /// A PNG header claiming 100000 x 100000 pixels is refused from the header alone.
+    /// A PNG header claiming 20000 x 20000 pixels is refused from the header alone.
     @Test func decompressionBombIsRefused() throws {
         var png = try bytes(fixtures + "/resize/1x1_to_5x3.png")
-        for (offset, value) in [(16, 100_000), (20, 100_000)] {
+        for (offset, value) in [(16, 20_000), (20, 20_000)] {
             for i in 0..<4 { png[offset + i] = UInt8(truncatingIfNeeded: value >> (24 - 8 * i)) }
         }
-        #expect(throws: ImageError.tooManyPixels(width: 100_000, height: 100_000, limit: DecodeLimits().maxPixels)) {
+        #expect(throws: ImageError.tooManyPixels(width: 20_000, height: 20_000, limit: DecodeLimits().maxPixels)) {
             try ImageDecoder.decode(png)
         }
     }
@@ -78,10 +78,39 @@ import Testing
         #expect(tensor[0] == (10 * Float(1.0 / 255.0) - 0.5) / 0.5)
     }
 
-    @Test func extremeAspectRatioHitsThePixelLimit() {
-        let image = RGBImage(width: 1, height: 40_000, pixels: .init(repeating: 1, count: 120_000))
-        #expect(throws: ImageError.tooManyPixels(width: 248, height: 9_920_000, limit: DecodeLimits().maxPixels)) {
-            try Preprocessor.tensor(image, config: PreprocessConfig())
+    /// 1×40000 resizes to 248×9920000: only the 224×224 crop is computed, in the memory of a
+    /// square image; a column of one colour stays that colour.
+    @Test func extremeAspectRatioIsCroppedWithoutTheFullResize() throws {
+        let image = RGBImage(width: 1, height: 40_000, pixels: .init(repeating: 51, count: 120_000))
+        let tensor = try Preprocessor.tensor(image, config: PreprocessConfig())
+        #expect(tensor.count == 3 * 224 * 224)
+        #expect(tensor.allSatisfy { $0 == (51 * Float(1.0 / 255.0) - 0.5) / 0.5 })
+    }
+
+    @Test func sideAndBombLimitsSayWhatTheyAre() throws {
+        #expect(throws: ImageError.sideTooLong(width: 70_000, height: 1, limit: 65_500)) {
+            try ImageDecoder.checkSize(width: 70_000, height: 1, encodedBytes: 1 << 20, limits: DecodeLimits())
+        }
+        // 7000x7000 declared by 349 bytes: a bomb; the same pixels from 1 MB are a photograph.
+        #expect(throws: ImageError.tooFewBytesForPixels(width: 4000, height: 4000, bytes: 349, limit: 1024)) {
+            try ImageDecoder.checkSize(width: 4000, height: 4000, encodedBytes: 349, limits: DecodeLimits())
+        }
+        try ImageDecoder.checkSize(width: 4000, height: 4000, encodedBytes: 1 << 20, limits: DecodeLimits())
+        try ImageDecoder.checkSize(width: 1024, height: 1024, encodedBytes: 100, limits: DecodeLimits())
+    }
+
+    /// A text chunk whose length points far past the data (2^31-1) is refused from the chunk
+    /// walk, before libpng reads it.
+    @Test func textChunkDeclaringGigabytesIsRefused() throws {
+        let png = try bytes(fixtures + "/resize/1x1_to_5x3.png")
+        var chunk: [UInt8] = [0x7F, 0xFF, 0xFF, 0xFF] + Array("tEXt".utf8) + Array("Comment\0x".utf8)
+        chunk += [0, 0, 0, 0]
+        let withText = Array(png[0..<33]) + chunk + Array(png[33...])
+        #expect(throws: ImageError.self) { try ImageDecoder.decode(withText) }
+        do {
+            _ = try ImageDecoder.decode(withText)
+        } catch {
+            #expect("\(error)".contains("2147483647 bytes"))
         }
     }
 }

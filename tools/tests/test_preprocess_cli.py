@@ -63,3 +63,36 @@ def test_pixel_limit_is_configurable(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert "above the limit of 1000" in result.stderr
+
+
+def cmyk_jpeg(path, ycck):
+    """A random CMYK photograph-sized JPEG: Adobe CMYK by Pillow, or YCCK by libjpeg-turbo."""
+    import ctypes
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    pixels = np.ascontiguousarray(rng.integers(0, 256, (97, 131, 4), dtype=np.uint8))
+    if not ycck:
+        Image.fromarray(pixels, "CMYK").save(path, quality=92)
+        return
+    tj = ctypes.CDLL("libturbojpeg.so.0")
+    tj.tjInitCompress.restype = ctypes.c_void_p
+    handle = ctypes.c_void_p(tj.tjInitCompress())
+    out, size = ctypes.POINTER(ctypes.c_ubyte)(), ctypes.c_ulong(0)
+    TJPF_CMYK, TJSAMP_420 = 11, 2
+    assert tj.tjCompress2(handle, pixels.ctypes.data_as(ctypes.c_void_p), 131, 0, 97, TJPF_CMYK,
+                          ctypes.byref(out), ctypes.byref(size), TJSAMP_420, 90, 0) == 0
+    open(path, "wb").write(ctypes.string_at(out, size.value))
+    tj.tjFree(out)
+    tj.tjDestroy(handle)
+
+
+@pytest.mark.skipif(TNT is None, reason="build tnt first (make test does)")
+@pytest.mark.parametrize("ycck", [False, True], ids=["cmyk", "ycck"])
+def test_cmyk_and_ycck_jpegs_match_opencv(ycck, pipeline, tmp_path):
+    from make_image_expectations import run
+    path = tmp_path / "cmyk.jpg"
+    cmyk_jpeg(str(path), ycck)
+    expected = run(pipeline, path.read_bytes()).astype(np.float32)
+    subprocess.run([TNT, "preprocess", str(path), "--output", str(tmp_path / "x.npy")], check=True)
+    actual = np.load(tmp_path / "x.npy")[0]
+    assert float(np.abs(actual - expected).max()) == 0.0
