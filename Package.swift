@@ -35,6 +35,7 @@ let package = Package(
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CMalloc"),
         .target(name: "CAllocationCounter"),
         // cpuid, and switching a loaded OpenBLAS to another kernel family.
         .target(name: "CKernelSupport"),
@@ -48,7 +49,7 @@ let package = Package(
         .target(
             name: "TNTServer",
             dependencies: [
-                "TNTModel", "TNTImage", "TNTProtocol",
+                "TNTModel", "TNTImage", "TNTProtocol", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

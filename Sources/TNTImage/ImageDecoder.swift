@@ -63,6 +63,21 @@ public enum ImageDecoder {
         }
     }
 
+    /// The width and height the image's header declares, read without decoding; nil when
+    /// there is no readable header.
+    public static func declaredSize(_ bytes: [UInt8]) -> (width: Int, height: Int)? {
+        bytes.withUnsafeBytes { raw in
+            switch ImageFormat.sniff(raw) {
+            case .png:
+                guard raw.count >= 24 else { return nil }
+                let be32 = { (at: Int) in (0..<4).reduce(0) { $0 << 8 | Int(raw[at + $1]) } }
+                return (be32(16), be32(20))
+            case .jpeg: return JPEGDecoder.declaredSize(raw)
+            case nil: return nil
+            }
+        }
+    }
+
     /// The header's size against the limits; `encodedBytes` nil for raw pixels.
     public static func checkSize(width: Int, height: Int, encodedBytes: Int?, limits: DecodeLimits) throws {
         guard width > 0 && height > 0 else { throw ImageError.corrupt(format: "image", reason: "zero-sized (\(width)x\(height))") }

@@ -42,6 +42,15 @@ enum JPEGDecoder {
         return rgb
     }
 
+    static func declaredSize(_ bytes: UnsafeRawBufferPointer) -> (width: Int, height: Int)? {
+        guard let handle = tjInitDecompress() else { return nil }
+        defer { tjDestroy(handle) }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        guard tjDecompressHeader3(handle, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt(bytes.count),
+                                  &width, &height, &subsampling, &colorspace) == 0 else { return nil }
+        return (Int(width), Int(height))
+    }
+
     private static func message(_ handle: tjhandle) -> String {
         String(cString: tjGetErrorStr2(handle))
     }

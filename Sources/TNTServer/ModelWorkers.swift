@@ -47,6 +47,9 @@ public final class ModelWorkers: @unchecked Sendable {
     func stop() {
         queue.close()
         finished.wait()
+        // Each thread's closure holds this object (and its engine, and the model's mapped
+        // weights): released here, a retired model's memory goes with it.
+        threads.removeAll()
     }
 
     private func work(engine: TNTEngine) {
@@ -141,7 +144,9 @@ public final class ModelWorkers: @unchecked Sendable {
         let limits = config.decodeLimits
         switch input {
         case .encodedImage(let bytes):
-            return try Preprocessor.tensor(try ImageDecoder.decode(bytes, limits: limits), config: model.preprocess, limits: limits)
+            return try LargeDecodeGate.shared.run(declaredPixels: ImageDecoder.declaredSize(bytes).map { $0.width * $0.height } ?? 0) {
+                try Preprocessor.tensor(try ImageDecoder.decode(bytes, limits: limits), config: model.preprocess, limits: limits)
+            }
         case .rgb(let width, let height, let pixels):
             do {
                 try ImageDecoder.checkSize(width: width, height: height, encodedBytes: nil, limits: limits)
@@ -166,6 +171,23 @@ public final class ModelWorkers: @unchecked Sendable {
             }
             return data
         }
+    }
+}
+
+/// Large images are decoded one at a time across the server: each costs 3 bytes per pixel
+/// while it is decoded (up to 48 MiB at the default pixel limit), so that however many
+/// arrive at once, the decoding memory stays one large image plus the small ones.
+final class LargeDecodeGate: @unchecked Sendable {
+    static let shared = LargeDecodeGate()
+    /// Above this many pixels (4 Mpx, 12 MiB decoded) an image waits for the gate.
+    static let largePixels = 4 << 20
+    private let lock = NSLock()
+
+    func run<T>(declaredPixels: Int, _ body: () throws -> T) rethrows -> T {
+        guard declaredPixels > Self.largePixels else { return try body() }
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
     }
 }
 

@@ -49,6 +49,9 @@ public final class TNTServer: Service, @unchecked Sendable {
         core.logger.info("listening", metadata: ["address": "\(channel.localAddress!)"])
         onListening(channel.localAddress!, admin?.localAddress)
 
+        let trimmer = MemoryReturn.start()
+        defer { trimmer.cancel() }
+
         // SIGHUP, and the optional poll, rescan the model repository.
         signal(SIGHUP, SIG_IGN)
         let reloads = DispatchQueue(label: "tnt-reload")

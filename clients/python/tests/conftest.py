@@ -13,14 +13,15 @@ SERVER = os.path.join(ROOT, ".build", "debug", "tnt-server")
 FIXTURE = os.path.join(ROOT, "Tests", "TNTModelTests", "Fixtures", "tiny-sharp")
 
 
-def start_server(repo, *args):
+def start_server(repo, *args, log=None, **popen):
+    """tnt-server on a free port over a repository holding `tiny`; its log to the file `log`."""
     os.makedirs(repo / "tiny", exist_ok=True)
     shutil.copy(os.path.join(FIXTURE, "weights.safetensors"), repo / "tiny")
     config = json.load(open(os.path.join(FIXTURE, "config.json")))
     json.dump({"architecture": config, "weights": "weights.safetensors", "labels": "labels.txt"}, open(repo / "tiny" / "model.json", "w"))
     (repo / "tiny" / "labels.txt").write_text("".join(f"digit {i}\n" for i in range(10)))
-    process = subprocess.Popen([SERVER, "--port", "0", "--models", str(repo), *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen([SERVER, "--port", "0", "--models", str(repo), *args], stdout=subprocess.PIPE,
+                               stderr=open(log, "w") if log else subprocess.DEVNULL, text=True, **popen)
     process.admin = None
     for line in process.stdout:
         if "admin on" in line:
