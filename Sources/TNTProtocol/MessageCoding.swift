@@ -1,4 +1,5 @@
 import CProtobufC
+import NIOCore
 import CTNTProto
 
 // Each message's conversion to and from its protobuf-c struct.
@@ -17,6 +18,15 @@ extension MetadataEntry {
 
 extension RequestEnvelope: ProtobufMessage {
     public init(protobuf bytes: [UInt8]) throws {
+        self = try bytes.withUnsafeBytes { try Self(protobuf: $0) }
+    }
+
+    /// From a received frame's payload, without copying it first.
+    public init(protobuf buffer: ByteBuffer) throws {
+        self = try buffer.withUnsafeReadableBytes { try Self(protobuf: $0) }
+    }
+
+    init(protobuf bytes: UnsafeRawBufferPointer) throws {
         self = try unpacked(bytes, "RequestEnvelope", descriptor: tnt__v1__request_envelope__descriptor, unpack: tnt__v1__request_envelope__unpack,
                             free: tnt__v1__request_envelope__free_unpacked) { c in
             RequestEnvelope(method: swiftString(c.method), timeoutMicros: c.timeout_us,

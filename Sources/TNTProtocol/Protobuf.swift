@@ -23,7 +23,7 @@ public struct MalformedMessage: Error, Equatable, CustomStringConvertible {
 /// What decoding one message may allocate: a message whose decode would take more is refused
 /// (repeated empty entries cost protobuf-c far more memory than wire bytes).
 public enum DecodeAllocationBudget {
-    public static func bytes(forMessageOf size: Int) -> Int { 64 << 10 + 3 * size }
+    public static func bytes(forMessageOf size: Int) -> Int { 64 << 10 + 2 * size }
 }
 
 /// protobuf-c trusts its input more than a server should, and 1.4.1 leaves some fields of
@@ -53,23 +53,30 @@ func unpacked<T, R>(
     free: (UnsafeMutablePointer<T>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
     _ body: (T) throws -> R
 ) throws -> R {
-    if let problem = bytes.withUnsafeBytes({ WireCheck.problem(in: $0, descriptor) }) {
+    try bytes.withUnsafeBytes { try unpacked($0, type, descriptor: descriptor, unpack: unpack, free: free, body) }
+}
+
+func unpacked<T, R>(
+    _ bytes: UnsafeRawBufferPointer, _ type: String, descriptor: ProtobufCMessageDescriptor,
+    unpack: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<T>?,
+    free: (UnsafeMutablePointer<T>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
+    _ body: (T) throws -> R
+) throws -> R {
+    if let problem = WireCheck.problem(in: bytes, descriptor) {
         throw MalformedMessage(type: type, byteCount: bytes.count, reason: problem)
     }
     let remaining = UnsafeMutablePointer<Int>.allocate(capacity: 1)
     defer { remaining.deallocate() }
     remaining.pointee = DecodeAllocationBudget.bytes(forMessageOf: bytes.count)
     var allocator = budgetedAllocator(remaining)
-    let message = bytes.withUnsafeBufferPointer { buffer -> UnsafeMutablePointer<T>? in
-        // An empty message is valid protobuf; protobuf-c wants a non-null pointer for it.
-        var empty: UInt8 = 0
-        return buffer.count == 0
-            ? unpack(&allocator, 0, &empty)
-            : unpack(&allocator, buffer.count, buffer.baseAddress)
-    }
+    // An empty message is valid protobuf; protobuf-c wants a non-null pointer for it.
+    var empty: UInt8 = 0
+    let message = bytes.isEmpty
+        ? unpack(&allocator, 0, &empty)
+        : unpack(&allocator, bytes.count, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
     guard let message else {
         let reason = remaining.pointee < 0
-            ? "decoding it would need more than \(DecodeAllocationBudget.bytes(forMessageOf: bytes.count)) bytes of memory (3x its size + 64 KiB)"
+            ? "decoding it would need more than \(DecodeAllocationBudget.bytes(forMessageOf: bytes.count)) bytes of memory (2x its size + 64 KiB)"
             : nil
         throw MalformedMessage(type: type, byteCount: bytes.count, reason: reason)
     }

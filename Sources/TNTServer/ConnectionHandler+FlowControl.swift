@@ -75,6 +75,10 @@ extension ConnectionHandler {
             }
         } else {
             inbound.discardReadBytes()
+            // Room for the whole frame at once, rather than doubling (and copying) as it comes.
+            if !decoder.awaitsPreface, let length = inbound.getInteger(at: inbound.readerIndex, as: UInt32.self) {
+                inbound.reserveCapacity(minimumWritableBytes: Frame.headerSize + Int(length) - inbound.readableBytes)
+            }
             if progressed || frameTimer == nil { startFrameTimer(context: context) }
         }
     }

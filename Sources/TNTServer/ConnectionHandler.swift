@@ -99,12 +99,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
         do {
             while phase != .finishing {
                 let hadPreface = !decoder.awaitsPreface
-                guard let frame = try decoder.nextFrame(&inbound) else {
+                guard var frame = try decoder.nextFrame(&inbound) else {
                     progressed = progressed || (!hadPreface && !decoder.awaitsPreface)
                     break
                 }
                 progressed = true
-                handle(context: context, frame: frame)
+                // The frame's payload is a slice of `inbound`: once nothing else is buffered,
+                // dropping `inbound` lets a large frame's memory go as soon as it is decoded.
+                if inbound.readableBytes == 0 { inbound = ByteBuffer() }
+                handle(context: context, frame: &frame)
             }
         } catch let violation as ProtocolViolation {
             core.logger.info("protocol violation; closing the connection", metadata: ["reason": "\(violation)"])
@@ -120,10 +123,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         inboundConsumed(context: context, progressed: progressed)
     }
 
-    private func handle(context: ChannelHandlerContext, frame: Frame) {
+    private func handle(context: ChannelHandlerContext, frame: inout Frame) {
         switch frame.type {
         case .request:
-            request(context: context, frame: frame)
+            request(context: context, frame: &frame)
         case .cancel:
             if let call = calls[frame.streamID] {
                 call.predict?.abandon()
@@ -138,7 +141,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func request(context: ChannelHandlerContext, frame: Frame) {
+    private func request(context: ChannelHandlerContext, frame: inout Frame) {
         let arrived = uptimeNanos()
         let id = frame.streamID
         guard id > lastStreamID else {
@@ -154,18 +157,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return respondNow(context: context, streamID: id, .resourceExhausted,
                               "\(calls.count) calls already in flight on this connection; the limit is \(config.maxConcurrentCallsPerConnection)")
         }
+        let frameBytes = frame.payload.readableBytes
         let envelope: RequestEnvelope
         do {
-            envelope = try RequestEnvelope(protobuf: Array(frame.payload.readableBytesView))
+            envelope = try RequestEnvelope(protobuf: frame.payload)
         } catch {
             return respondNow(context: context, streamID: id, .invalidArgument, "\(error)")
         }
+        frame.payload = ByteBuffer()
         let deadline = Deadline.from(timeoutMicros: envelope.timeoutMicros, arrived: arrived)
         if let deadline, uptimeNanos() >= deadline {
             return respondNow(context: context, streamID: id, .deadlineExceeded, "deadline exceeded before the call started")
         }
-        calls[id] = ActiveCall(method: envelope.method, started: arrived, requestBytes: frame.payload.readableBytes)
-        requestBytesInFlight += frame.payload.readableBytes
+        calls[id] = ActiveCall(method: envelope.method, started: arrived, requestBytes: frameBytes)
+        requestBytesInFlight += frameBytes
         core.callStarted()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
