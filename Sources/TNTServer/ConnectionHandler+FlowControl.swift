@@ -17,8 +17,13 @@ extension ConnectionHandler {
     }
 
     private func mayRead(context: ChannelHandlerContext) -> Bool {
-        phase != .finishing && context.channel.isWritable
-            && requestBytesInFlight + unwrittenBytes < config.maxConnectionBufferBytes
+        guard phase != .finishing && context.channel.isWritable
+            && requestBytesInFlight + unwrittenBytes < config.maxConnectionBufferBytes else { return false }
+        guard core.hasBufferRoom else {
+            core.waitForBufferRoom(context.channel)
+            return false
+        }
+        return true
     }
 
     func resumeReadingIfPossible(context: ChannelHandlerContext) {
@@ -26,6 +31,14 @@ extension ConnectionHandler {
             pendingRead = false
             context.read()
         }
+    }
+
+    /// Reports what this connection holds (its partial frame and its requests in flight) to
+    /// the server-wide budget.
+    func accountBuffered() {
+        let holding = inbound.readableBytes + requestBytesInFlight
+        core.adjustBuffered(by: holding - accountedBytes)
+        accountedBytes = holding
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

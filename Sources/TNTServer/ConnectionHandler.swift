@@ -44,6 +44,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // Flow control and timers (ConnectionHandler+FlowControl.swift).
     var requestBytesInFlight = 0
+    var accountedBytes = 0
     var unwrittenBytes = 0
     var pendingRead = false
     var frameTimer: Scheduled<Void>?
@@ -84,6 +85,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         calls.removeAll()
         requestBytesInFlight = 0
+        inbound = ByteBuffer()
+        accountBuffered()
         for timer in [frameTimer, writeStallTimer, idleTimer] { timer?.cancel() }
         if registered { core.unregister(context.channel) }
         context.fireChannelInactive()
@@ -121,6 +124,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         }
         inboundConsumed(context: context, progressed: progressed)
+        accountBuffered()
     }
 
     private func handle(context: ChannelHandlerContext, frame: inout Frame) {
@@ -133,6 +137,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 finish(context: context, streamID: frame.streamID, ResponseEnvelope(status: .cancelled, message: "cancelled by the client"))
             }
         case .ping:
+            guard frame.payload.readableBytes <= 8 else {
+                return goAway(context: context, status: .invalidArgument,
+                              message: "a PING carries 8 bytes, not \(frame.payload.readableBytes)", then: .finishCalls)
+            }
             write(context: context, Frame(type: .pong, streamID: 0, payload: frame.payload))
         case .pong:
             break
@@ -208,6 +216,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let call = calls.removeValue(forKey: streamID) else { return }
         call.timeout?.cancel()
         requestBytesInFlight -= call.requestBytes
+        accountBuffered()
         core.callEnded()
         ServerMetrics.call(method: call.method, status: response.status, seconds: Double(uptimeNanos() - call.started) / 1e9)
         write(context: context, Frame(type: .response, streamID: streamID, payload: ByteBuffer(bytes: response.protobuf())))
@@ -259,6 +268,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 goAway(context: context, status: .unavailable, message: "server is shutting down", then: .keepReading)
             case .graceExpired:
                 answerEverythingUnprocessed(context: context)
+            case .bufferRoom:
+                resumeReadingIfPossible(context: context)
             }
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             // The peer half-closed: it sends nothing more but still reads its answers.

@@ -39,6 +39,9 @@ public struct ServerConfig: Sendable {
     /// answers written but not yet taken by the peer. At the limit the server stops reading
     /// from it (back-pressure); answers alone above it close it (the peer is not reading).
     public var maxConnectionBufferBytes = 32 << 20
+    /// Bytes all connections together may hold (partial frames and requests in flight); at
+    /// the limit every connection stops reading until calls finish.
+    public var maxBufferedBytes = 256 << 20
     /// Open connections to the admin HTTP port.
     public var adminMaxConnections = 16
     /// Seconds an admin connection may take to send a request, and may stay idle.

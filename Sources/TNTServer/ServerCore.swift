@@ -120,6 +120,38 @@ public final class ServerCore: @unchecked Sendable {
 
     var openConnections: Int { lock.withLock { connections.count } }
 
+    // MARK: The server-wide buffer budget
+
+    private var bufferedBytes = 0
+    private var waitingForRoom: [ObjectIdentifier: Channel] = [:]
+
+    /// Whether connections may read more: what all of them hold is below `maxBufferedBytes`.
+    var hasBufferRoom: Bool { lock.withLock { bufferedBytes < config.maxBufferedBytes } }
+
+    /// A connection's holding changed by `delta` bytes; connections waiting for room are
+    /// woken once there is some.
+    func adjustBuffered(by delta: Int) {
+        guard delta != 0 else { return }
+        let wake: [Channel] = lock.withLock {
+            bufferedBytes += delta
+            guard delta < 0, bufferedBytes < config.maxBufferedBytes, !waitingForRoom.isEmpty else { return [] }
+            defer { waitingForRoom.removeAll() }
+            return Array(waitingForRoom.values)
+        }
+        ServerMetrics.bufferedBytes.record(lock.withLock { bufferedBytes })
+        for channel in wake { channel.pipeline.fireUserInboundEventTriggered(ServerEvent.bufferRoom) }
+    }
+
+    /// `channel` paused for lack of room; it gets `ServerEvent.bufferRoom` when there is some.
+    func waitForBufferRoom(_ channel: Channel) {
+        let roomAlready: Bool = lock.withLock {
+            guard bufferedBytes >= config.maxBufferedBytes else { return true }
+            waitingForRoom[ObjectIdentifier(channel)] = channel
+            return false
+        }
+        if roomAlready { channel.pipeline.fireUserInboundEventTriggered(ServerEvent.bufferRoom) }
+    }
+
     func closeAllConnections() {
         let open = lock.withLock { connections.values.map(\.channel) }
         for channel in open { channel.close(promise: nil) }
@@ -287,4 +319,6 @@ enum ServerEvent {
     case drain
     /// The shutdown grace is over: answer the remaining calls UNAVAILABLE now, close.
     case graceExpired
+    /// The server-wide buffer budget has room again: a connection paused for it may read.
+    case bufferRoom
 }

@@ -27,6 +27,7 @@ enum ServerMetrics {
     static let callsInFlight = Gauge(label: "tnt_rpc_calls_in_flight")
     static let connections = Gauge(label: "tnt_connections")
     static let connectionsRefused = Counter(label: "tnt_connections_refused_total")
+    static let bufferedBytes = Gauge(label: "tnt_buffered_bytes")
     static let modelsLoaded = Gauge(label: "tnt_models_loaded")
 
     /// Per-model instruments.

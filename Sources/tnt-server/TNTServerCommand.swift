@@ -46,6 +46,8 @@ struct TNTServerCommand: AsyncParsableCommand {
     var writeTimeout: Int?
     @Option(help: "Bytes one connection may hold: requests in flight plus unread answers; reading pauses at it (TNT_MAX_CONNECTION_BUFFER_BYTES; default 33554432).")
     var maxConnectionBufferBytes: Int?
+    @Option(help: "Bytes all connections together may hold: partial frames and requests in flight; reading pauses at it (TNT_MAX_BUFFERED_BYTES; default 268435456).")
+    var maxBufferedBytes: Int?
     @Option(help: "Open connections to the admin port (TNT_ADMIN_MAX_CONNECTIONS; default 16).") var adminMaxConnections: Int?
     @Option(help: "Seconds an admin connection may take per request or stay idle (TNT_ADMIN_TIMEOUT; default 10).") var adminTimeout: Int?
     @Option(help: "Seconds calls in flight get on shutdown (TNT_SHUTDOWN_GRACE; default 30).") var shutdownGrace: Int?
@@ -101,6 +103,7 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.frameTimeoutSeconds = try pick(frameTimeout, "TNT_FRAME_TIMEOUT", config.frameTimeoutSeconds)
         config.writeTimeoutSeconds = try pick(writeTimeout, "TNT_WRITE_TIMEOUT", config.writeTimeoutSeconds)
         config.maxConnectionBufferBytes = try pick(maxConnectionBufferBytes, "TNT_MAX_CONNECTION_BUFFER_BYTES", config.maxConnectionBufferBytes)
+        config.maxBufferedBytes = try pick(maxBufferedBytes, "TNT_MAX_BUFFERED_BYTES", config.maxBufferedBytes)
         config.adminMaxConnections = try pick(adminMaxConnections, "TNT_ADMIN_MAX_CONNECTIONS", config.adminMaxConnections)
         config.adminTimeoutSeconds = try pick(adminTimeout, "TNT_ADMIN_TIMEOUT", config.adminTimeoutSeconds)
         config.shutdownGraceSeconds = try pick(shutdownGrace, "TNT_SHUTDOWN_GRACE", config.shutdownGraceSeconds)
@@ -114,7 +117,7 @@ struct TNTServerCommand: AsyncParsableCommand {
                               ("max-calls-per-connection", config.maxConcurrentCallsPerConnection),
                               ("max-connections", config.maxConnections), ("max-connections-per-peer", config.maxConnectionsPerPeer),
                               ("idle-timeout", config.idleTimeoutSeconds), ("frame-timeout", config.frameTimeoutSeconds),
-                              ("write-timeout", config.writeTimeoutSeconds), ("max-connection-buffer-bytes", config.maxConnectionBufferBytes),
+                              ("write-timeout", config.writeTimeoutSeconds), ("max-connection-buffer-bytes", config.maxConnectionBufferBytes), ("max-buffered-bytes", config.maxBufferedBytes),
                               ("admin-max-connections", config.adminMaxConnections), ("admin-timeout", config.adminTimeoutSeconds),
                               ("max-inputs-per-call", config.maxInputsPerCall), ("max-image-bytes", config.decodeLimits.maxEncodedBytes),
                               ("max-image-pixels", config.decodeLimits.maxPixels), ("max-image-pixels-per-byte", config.decodeLimits.maxPixelsPerByte)] where value <= 0 {
@@ -151,7 +154,7 @@ struct TNTServerCommand: AsyncParsableCommand {
             "max_frame_bytes": "\(config.maxFrameSize)", "max_calls_per_connection": "\(config.maxConcurrentCallsPerConnection)",
             "max_connections": "\(config.maxConnections)", "max_connections_per_peer": "\(config.maxConnectionsPerPeer)",
             "idle_timeout_s": "\(config.idleTimeoutSeconds)", "frame_timeout_s": "\(config.frameTimeoutSeconds)",
-            "write_timeout_s": "\(config.writeTimeoutSeconds)", "max_connection_buffer_bytes": "\(config.maxConnectionBufferBytes)",
+            "write_timeout_s": "\(config.writeTimeoutSeconds)", "max_connection_buffer_bytes": "\(config.maxConnectionBufferBytes)", "max_buffered_bytes": "\(config.maxBufferedBytes)",
             "admin_max_connections": "\(config.adminMaxConnections)", "admin_timeout_s": "\(config.adminTimeoutSeconds)",
             "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)",
             "reload_interval_s": "\(config.reloadIntervalSeconds)",
@@ -175,7 +178,7 @@ struct TNTServerCommand: AsyncParsableCommand {
     static let fileKeys: Set<String> = [
         "host", "port", "admin-port", "models", "workers", "blas-threads", "max-batch", "max-queue-delay-us", "queue-size",
         "max-frame-bytes", "max-calls-per-connection", "max-connections", "max-connections-per-peer", "idle-timeout",
-        "frame-timeout", "write-timeout", "max-connection-buffer-bytes", "admin-max-connections", "admin-timeout", "shutdown-grace",
+        "frame-timeout", "write-timeout", "max-connection-buffer-bytes", "max-buffered-bytes", "admin-max-connections", "admin-timeout", "shutdown-grace",
         "max-inputs-per-call", "max-image-bytes", "max-image-pixels", "max-image-pixels-per-byte", "log-level", "log-format", "reload-interval",
     ]
 }

@@ -61,13 +61,13 @@ def test_a_peer_that_does_not_read_costs_bounded_memory(server, flood):
     sock.sendall(PREFACE)
     sock.settimeout(0.5)
     sent, stream = 0, 1
-    ping = frame(PING, 0, os.urandom(MiB))
+    pings = frame(PING, 0, b"12345678") * (MiB // 20)
     bad_method = b"/" + b"x" * MiB
     end = time.time() + 8
     try:
         while time.time() < end:
             if flood == "pings":
-                sock.sendall(ping)
+                sock.sendall(pings)
             else:
                 sock.sendall(request(stream, bad_method.decode()))
                 stream += 1
@@ -92,11 +92,49 @@ def test_a_peer_that_does_not_read_is_closed_after_the_write_timeout(tmp_path):
         started = time.time()
         try:
             while time.time() - started < 20:
-                sock.sendall(frame(PING, 0, b"p" * 65536))
+                sock.sendall(frame(PING, 0, b"12345678") * 50000)
         except (socket.timeout, BrokenPipeError, ConnectionResetError):
             pass  # the server stopped reading once its answers backed up
         assert wait_for(lambda: "does not read its answers" in open(tmp_path / "log").read(), timeout=10)
         assert healthy(endpoint)
+    finally:
+        stop(process)
+
+
+def test_large_pings_are_a_violation(server):
+    _process, endpoint = server
+    wire = Wire(endpoint)
+    wire.send(frame(PING, 0, b"x" * MiB))
+    goaway = wire.goaway()
+    assert goaway.status == 3 and "PING carries 8 bytes" in goaway.message
+    assert wire.closed_by_server(within=5)
+
+
+def test_many_large_partial_frames_stay_within_the_server_budget(tmp_path):
+    process, endpoint = start_server(tmp_path, "--max-buffered-bytes", str(48 * MiB), "--frame-timeout", "3",
+                                     log=tmp_path / "log")
+    try:
+        time.sleep(0.5)
+        reset_peak(process.pid)
+        before = rss(process.pid)
+        head = frame(REQUEST, 1, b"\0" * (16 * MiB - 64))[:-1]  # all but the last byte
+        wires = [Wire(endpoint) for _ in range(8)]
+
+        def send_partial(wire):
+            try:
+                wire.sock.settimeout(10)
+                wire.send(head)
+            except (socket.timeout, BrokenPipeError, ConnectionResetError):
+                pass
+        threads = [threading.Thread(target=send_partial, args=(w,)) for w in wires]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        growth = peak_rss(process.pid) - before
+        print(f"8 connections x 16 MiB partial frames, 48 MiB budget: peak RSS growth {growth / MiB:.1f} MiB")
+        assert growth < 48 * MiB + 40 * MiB
+        assert wait_for(lambda: healthy(endpoint), timeout=15), "served again once the partial frames time out"
     finally:
         stop(process)
 
