@@ -16,9 +16,14 @@ extension ConnectionHandler {
         }
     }
 
+    /// Whether the next buffered frame may be handled: its answer would have somewhere to go.
+    func mayProcess(context: ChannelHandlerContext) -> Bool {
+        context.channel.isWritable && unwrittenBytes < config.maxConnectionBufferBytes
+    }
+
     private func mayRead(context: ChannelHandlerContext) -> Bool {
         guard phase != .finishing && context.channel.isWritable
-            && requestBytesInFlight + unwrittenBytes < config.maxConnectionBufferBytes else { return false }
+            && inbound.readableBytes + requestBytesInFlight + unwrittenBytes < config.maxConnectionBufferBytes else { return false }
         guard core.hasBufferRoom else {
             core.waitForBufferRoom(context.channel)
             return false
@@ -27,16 +32,19 @@ extension ConnectionHandler {
     }
 
     func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        if inbound.readableBytes > 0 && phase != .finishing && mayProcess(context: context) {
+            processInbound(context: context)
+        }
         if pendingRead && mayRead(context: context) {
             pendingRead = false
             context.read()
         }
     }
 
-    /// Reports what this connection holds (its partial frame and its requests in flight) to
-    /// the server-wide budget.
+    /// Reports what this connection holds (frames not yet handled, requests in flight and
+    /// answers not yet taken by the peer) to the server-wide budget.
     func accountBuffered() {
-        let holding = inbound.readableBytes + requestBytesInFlight
+        let holding = inbound.readableBytes + requestBytesInFlight + unwrittenBytes
         core.adjustBuffered(by: holding - accountedBytes)
         accountedBytes = holding
     }
@@ -65,6 +73,7 @@ extension ConnectionHandler {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenComplete { [self] _ in
             unwrittenBytes -= count
+            accountBuffered()
             resumeReadingIfPossible(context: context)
         }
         context.writeAndFlush(wrapOutboundOut(bytes), promise: written)
@@ -77,9 +86,16 @@ extension ConnectionHandler {
 
     // MARK: Slow peers
 
-    /// After a read was parsed: a frame left incomplete must finish within the frame timeout,
-    /// counted from the first byte of it that arrived (a completed frame restarts the clock).
+    /// After buffered frames were handled: a frame left incomplete must finish within the
+    /// frame timeout, counted from the first byte of it that arrived (a completed frame
+    /// restarts the clock). Whole frames left unhandled because the peer does not read its
+    /// answers are the write timeout's business instead.
     func inboundConsumed(context: ChannelHandlerContext, progressed: Bool) {
+        if !mayProcess(context: context) && inbound.readableBytes > 0 {
+            frameTimer?.cancel()
+            frameTimer = nil
+            return
+        }
         if inbound.readableBytes == 0 {
             inbound.clear()
             if !decoder.awaitsPreface {

@@ -47,6 +47,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     var accountedBytes = 0
     var unwrittenBytes = 0
     var pendingRead = false
+    var processing = false
     var frameTimer: Scheduled<Void>?
     var writeStallTimer: Scheduled<Void>?
     var idleTimer: Scheduled<Void>?
@@ -98,9 +99,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard phase != .finishing else { return }
         var bytes = unwrapInboundIn(data)
         inbound.writeBuffer(&bytes)
+        processInbound(context: context)
+    }
+
+    /// Handles the whole frames buffered, while the peer takes its answers: a peer that does
+    /// not read gets no more calls processed, whatever it has sent (back-pressure frame by
+    /// frame, not only read by read).
+    func processInbound(context: ChannelHandlerContext) {
+        // A write completing inside the loop may ask to resume: the loop is already running.
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
         var progressed = false
         do {
-            while phase != .finishing {
+            while phase != .finishing && mayProcess(context: context) {
                 let hadPreface = !decoder.awaitsPreface
                 guard var frame = try decoder.nextFrame(&inbound) else {
                     progressed = progressed || (!hadPreface && !decoder.awaitsPreface)
@@ -183,7 +195,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         let predict = core.dispatch(envelope, deadline: deadline) { response in
-            bound.eventLoop.execute { bound.value.finish(context: boundContext.value, streamID: id, response) }
+            // Answered at once (every method but Predict): written now, so that a client
+            // pipelining many quick calls does not see them pile up as calls in flight.
+            if bound.eventLoop.inEventLoop {
+                bound.value.finish(context: boundContext.value, streamID: id, response)
+            } else {
+                bound.eventLoop.execute { bound.value.finish(context: boundContext.value, streamID: id, response) }
+            }
         }
         if let deadline, calls[id] != nil {
             calls[id]?.predict = predict

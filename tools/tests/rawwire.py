@@ -97,6 +97,31 @@ class Wire:
         self.sock.close()
 
 
+def flood(sock, chunk, seconds):
+    """Sends `chunk` (bytes, or a function of a counter giving the next bytes) over and over
+    for `seconds`, never splitting the byte stream, however slowly the server reads; returns
+    the bytes sent (less when the server stopped reading or closed the connection)."""
+    import itertools
+    import select
+    counter = itertools.count(1)
+    next_chunk = chunk if callable(chunk) else (lambda _: chunk)
+    sock.setblocking(False)
+    sent, pending, end = 0, memoryview(next_chunk(next(counter))), time.time() + seconds
+    try:
+        while time.time() < end:
+            _, writable, _ = select.select([], [sock], [], 0.2)
+            if not writable:
+                continue
+            n = sock.send(pending)
+            sent += n
+            pending = pending[n:] if n < len(pending) else memoryview(next_chunk(next(counter)))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        sock.setblocking(True)
+    return sent
+
+
 def proc_status(pid, field):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(field + ":"):
