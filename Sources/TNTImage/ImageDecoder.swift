@@ -78,6 +78,13 @@ public enum ImageDecoder {
         }
     }
 
+    /// width × height as declared (saturating: a header may declare 2^32 × 2^32); 0 when unreadable.
+    public static func declaredPixels(_ bytes: [UInt8]) -> Int {
+        guard let (width, height) = declaredSize(bytes) else { return 0 }
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        return overflow ? .max : pixels
+    }
+
     /// The header's size against the limits; `encodedBytes` nil for raw pixels.
     public static func checkSize(width: Int, height: Int, encodedBytes: Int?, limits: DecodeLimits) throws {
         guard width > 0 && height > 0 else { throw ImageError.corrupt(format: "image", reason: "zero-sized (\(width)x\(height))") }
@@ -87,7 +94,8 @@ public enum ImageDecoder {
         guard width * height <= limits.maxPixels else {
             throw ImageError.tooManyPixels(width: width, height: height, limit: limits.maxPixels)
         }
-        if let encodedBytes, width * height > limits.freePixels, width * height > encodedBytes * limits.maxPixelsPerByte {
+        let (allowed, overflow) = (encodedBytes ?? 0).multipliedReportingOverflow(by: limits.maxPixelsPerByte)
+        if let encodedBytes, width * height > limits.freePixels, !overflow, width * height > allowed {
             throw ImageError.tooFewBytesForPixels(width: width, height: height, bytes: encodedBytes, limit: limits.maxPixelsPerByte)
         }
     }

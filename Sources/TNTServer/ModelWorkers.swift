@@ -144,7 +144,7 @@ public final class ModelWorkers: @unchecked Sendable {
         let limits = config.decodeLimits
         switch input {
         case .encodedImage(let bytes):
-            return try LargeDecodeGate.shared.run(declaredPixels: ImageDecoder.declaredSize(bytes).map { $0.width * $0.height } ?? 0) {
+            return try LargeDecodeGate.shared.run(declaredPixels: ImageDecoder.declaredPixels(bytes)) {
                 try Preprocessor.tensor(try ImageDecoder.decode(bytes, limits: limits), config: model.preprocess, limits: limits)
             }
         case .rgb(let width, let height, let pixels):

@@ -163,6 +163,11 @@ def test_extreme_aspect_ratio_and_side_limit(server):
     wide = header[:16] + struct.pack(">II", 70000, 1) + header[24:]
     answer = call(endpoint, predict_request(1, [wide]))
     assert answer.status == 3 and "a side above 65500" in answer.message
+    # 2^32-1 x 2^32-1 declared: the product overflows 64 bits (found by bench/soak.py).
+    vast = header[:16] + struct.pack(">II", 2**32 - 1, 2**32 - 1) + header[24:]
+    answer = call(endpoint, predict_request(1, [vast, vast]))
+    assert answer.status == 3
+    assert healthy(endpoint)
 
 
 def test_deadlines_apply_to_every_method(server):

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
-SERVER = os.path.join(ROOT, ".build", "debug", "tnt-server")
+# TNT_SERVER runs the tests against another build (for example .build/release/tnt-server).
+SERVER = os.environ.get("TNT_SERVER", os.path.join(ROOT, ".build", "debug", "tnt-server"))
 FIXTURE = os.path.join(ROOT, "Tests", "TNTModelTests", "Fixtures", "tiny-sharp")
 
 
