@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 REFERENCE_DIR ?= $(CURDIR)/.build/reference
 
-.PHONY: all deps build release test proto-check test-swift test-python fixtures bench fuzz container-smoke serve clean
+.PHONY: all deps build release test proto-check test-swift test-python fixtures bench fuzz-all fuzz-replay container-smoke serve clean
 
 all: build
 
@@ -20,7 +20,7 @@ release:
 fixtures:
 	tools/make_fixtures.sh $(REFERENCE_DIR)
 
-test: deps fixtures proto-check test-swift test-python
+test: deps fixtures proto-check test-swift test-python fuzz-replay
 
 proto-check:
 	tools/gen-proto.sh --check
@@ -48,12 +48,18 @@ serve:
 	$(SWIFT) build -c release --product tnt
 	.build/release/tnt-server --models models --port 50051 --admin-port 8080
 
-# libFuzzer + AddressSanitizer over the protobuf-c decode path (FUZZ_SECONDS, default 60).
+# libFuzzer + AddressSanitizer over every parser of untrusted bytes, FUZZ_SECONDS per target
+# (default 60); protobuf-c instrumented from Debian's source package (tools/fuzz.sh).
 FUZZ_SECONDS ?= 60
-fuzz:
-	$(SWIFT) build --product fuzz-protocol --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING --scratch-path .build-fuzz
-	mkdir -p .build-fuzz/corpus
-	SWIFT_BACKTRACE=enable=no .build-fuzz/debug/fuzz-protocol -max_total_time=$(FUZZ_SECONDS) -max_len=4096 .build-fuzz/corpus
+fuzz-all:
+	tools/fuzz.sh $(FUZZ_SECONDS)
+
+# Every committed seed and crash input through its target (part of make test).
+fuzz-replay:
+	$(SWIFT) build --product fuzz-tnt
+	for target in frame messages png jpeg safetensors modeljson config; do \
+		.build/debug/fuzz-tnt $$target fuzz/corpus/$$target fuzz/crashes/$$target || exit 1; \
+	done
 
 # The Dockerfile's runtime stage built with podman and run (docs/OPERATIONS.md); needs root.
 container-smoke:

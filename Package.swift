@@ -67,8 +67,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // libFuzzer harness for the message decoders (make fuzz); a replay tool otherwise.
-        .executableTarget(name: "fuzz-protocol", dependencies: ["TNTProtocol"]),
+        // libFuzzer harness for every parser of untrusted bytes (make fuzz-all); a replay tool otherwise.
+        .executableTarget(
+            name: "fuzz-tnt",
+            dependencies: ["TNTProtocol", "TNTImage", "TNTModel", "TNTServer", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "tnt-server",
             dependencies: [

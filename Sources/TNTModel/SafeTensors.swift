@@ -65,7 +65,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         UnsafeRawBufferPointer(start: mapping + dataStart + info.begin, count: info.end - info.begin)
     }
 
-    private static func parseHeader(_ header: Data, path: String, dataSize: Int) throws -> ([String: TensorInfo], [String: String]) {
+    /// The tensors and metadata a header describes, every entry checked against `dataSize`
+    /// bytes of data; `path` names the file in errors.
+    public static func parseHeader(_ header: Data, path: String, dataSize: Int) throws -> ([String: TensorInfo], [String: String]) {
         func bad(_ reason: String) -> WeightsError { .malformedHeader(path: path, reason: reason) }
         // JSONSerialization recurses per nesting level: bound the depth before parsing.
         var depth = 0

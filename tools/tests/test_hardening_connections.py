@@ -24,8 +24,10 @@ def server(tmp_path, request):
     args = getattr(request, "param", ())
     process, endpoint = start_server(tmp_path, *args, log=tmp_path / "server.log")
     process.log = tmp_path / "server.log"
-    yield process, endpoint
-    stop(process)
+    try:
+        yield process, endpoint
+    finally:
+        stop(process)
 
 
 def warm(endpoint):

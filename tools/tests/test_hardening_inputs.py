@@ -24,13 +24,15 @@ def server(tmp_path, request):
     args = getattr(request, "param", ())
     process, endpoint = start_server(tmp_path, *args, log=tmp_path / "server.log")
     process.repo = tmp_path
-    wire = Wire(endpoint)
-    for stream in range(1, 9):
-        wire.send(predict_request(stream, [png(40, 40)]))
-        assert wire.response().status == 0
-    wire.close()
-    yield process, endpoint
-    stop(process)
+    try:
+        wire = Wire(endpoint)
+        for stream in range(1, 9):
+            wire.send(predict_request(stream, [png(40, 40)]))
+            assert wire.response().status == 0
+        wire.close()
+        yield process, endpoint
+    finally:
+        stop(process)
 
 
 def call(endpoint, *frames_):
