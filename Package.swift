@@ -4,13 +4,14 @@ import PackageDescription
 // The forward-pass kernels are written with Swift SIMD types; without a target CPU the
 // compiler emits baseline SSE2 only. x86-64-v3 (AVX2 + FMA) is every server CPU since 2013.
 // Debug builds optimise the kernels too, so tests run full-size models in seconds.
+// The fuzz build (tools/fuzz.sh sets TNT_FUZZ_BUILD) keeps debug's -Onone: optimised Swift
+// code loses most of libFuzzer's coverage counters.
+let optimiseDebug: [SwiftSetting] = Context.environment["TNT_FUZZ_BUILD"] == nil
+    ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : []
 #if arch(x86_64)
-let kernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-march=x86-64-v3"]),
-    .unsafeFlags(["-O"], .when(configuration: .debug)),
-]
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])] + optimiseDebug
 #else
-let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+let kernelFlags: [SwiftSetting] = optimiseDebug
 #endif
 
 let package = Package(
