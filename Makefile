@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 REFERENCE_DIR ?= $(CURDIR)/.build/reference
 
-.PHONY: all deps build release test proto-check test-swift test-python fixtures bench fuzz-all fuzz-replay container-smoke serve clean
+.PHONY: all deps build release test proto-check test-swift test-python fixtures bench fuzz-all fuzz-replay sanitize container-smoke serve clean
 
 all: build
 
@@ -53,6 +53,18 @@ serve:
 FUZZ_SECONDS ?= 60
 fuzz-all:
 	tools/fuzz.sh $(FUZZ_SECONDS)
+
+# The Swift tests once under AddressSanitizer (+ LeakSanitizer), and the server's concurrency
+# tests under ThreadSanitizer; the integration tests start the tnt-server built with the same
+# sanitizer, so the server process is checked too.
+TSAN_TESTS ?= ServerTests|LimitTests|FailoverTests|ReloadTests|BatchQueueTests
+sanitize:
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp TNT_REFERENCE_DIR=$(REFERENCE_DIR) \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	SWIFT_BACKTRACE=enable=no TNT_REFERENCE_DIR=$(REFERENCE_DIR) \
+		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter "$(TSAN_TESTS)"
 
 # Every committed seed and crash input through its target (part of make test).
 fuzz-replay:

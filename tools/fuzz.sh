@@ -33,7 +33,7 @@ fi
 
 # SwiftPM's --sanitize=fuzzer links libFuzzer but leaves Swift code without coverage
 # counters: they are asked for explicitly.
-TNT_FUZZ_BUILD=1 swift build --product fuzz-tnt --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING \
+TNT_FUZZ_BUILD=1 swift build -c release --product fuzz-tnt --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING \
     -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
     -Xlinker "$PWD/$scratch/protobuf-c.o" --scratch-path "$scratch"
 
@@ -43,10 +43,11 @@ status=0
 for target in "${targets[@]}"; do
     mkdir -p "$scratch/corpus/$target" "fuzz/crashes/$target"
     log=$scratch/$target.log
+    touch "$log.start"
     max_len=4096
     case $target in png|jpeg) max_len=65536 ;; esac
     set +e
-    TNT_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 "$scratch/debug/fuzz-tnt" \
+    TNT_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 "$scratch/release/fuzz-tnt" \
         -max_total_time="$seconds" -runs="${FUZZ_RUNS:--1}" -max_len=$max_len -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         -artifact_prefix="fuzz/crashes/$target/" "$scratch/corpus/$target" "fuzz/corpus/$target" >"$log" 2>&1
     code=$?
@@ -55,7 +56,7 @@ for target in "${targets[@]}"; do
     rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log")
     cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | awk '{print $2}')
     ft=$( (grep -o 'ft: [0-9]*' "$log" || true) | tail -1 | awk '{print $2}')
-    crashes=$(find "fuzz/crashes/$target" -type f | wc -l)
+    crashes=$(find "fuzz/crashes/$target" -type f \( -name "crash-*" -o -name "leak-*" -o -name "timeout-*" -o -name "oom-*" \) -newer "$log.start" | wc -l)
     took=$(awk '/^Done [0-9]+ runs in/ {print $5}' "$log")
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$target" "${took:-$seconds}" "${runs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$crashes" >> "$summary"
     if [ $code -ne 0 ]; then status=1; echo "fuzz-tnt $target exited $code: see $log"; fi

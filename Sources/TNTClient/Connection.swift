@@ -16,7 +16,7 @@ public final class Connection: Sendable {
         // The handler is made on the connection's event loop before connecting, so that it is
         // known even if the server closes the connection at once.
         let loop = group.next()
-        let handler = try await loop.submit { NIOLoopBound(ClientHandler(), eventLoop: loop) }.get()
+        let handler = try await loop.submit { NIOLoopBound(ClientHandler(eventLoop: loop), eventLoop: loop) }.get()
         let status = try await loop.submit { handler.value.status }.get()
         let channel = try await ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -125,7 +125,14 @@ final class ClientHandler: ChannelInboundHandler {
     private var pings: [EventLoopPromise<Void>] = []
     private(set) var receivedGoAway: GoAway?
 
+    private let eventLoop: EventLoop
+
+    init(eventLoop: EventLoop) { self.eventLoop = eventLoop }
+
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// The context holds this handler: dropping it here lets both go with the channel.
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelActive(context: ChannelHandlerContext) {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: ConnectionPreface.bytes)), promise: nil)
@@ -137,11 +144,10 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     func start(rawEnvelope: [UInt8]) -> (streamID: UInt32, response: EventLoopFuture<ResponseEnvelope>) {
-        let context = self.context!
         let id = nextStreamID
         nextStreamID += 1
-        let promise = context.eventLoop.makePromise(of: ResponseEnvelope.self)
-        guard context.channel.isActive, receivedGoAway == nil else {
+        let promise = eventLoop.makePromise(of: ResponseEnvelope.self)
+        guard let context, context.channel.isActive, receivedGoAway == nil else {
             promise.fail(NotProcessed(reason: receivedGoAway.map { "server sent GOAWAY: \($0.message)" } ?? "connection is closed"))
             return (id, promise.futureResult)
         }
@@ -156,7 +162,11 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     func ping() -> EventLoopFuture<Void> {
-        let promise = context!.eventLoop.makePromise(of: Void.self)
+        let promise = eventLoop.makePromise(of: Void.self)
+        guard context != nil else {
+            promise.fail(RPCError(.unavailable, "connection is closed"))
+            return promise.futureResult
+        }
         pings.append(promise)
         write(Frame(type: .ping, streamID: 0, payload: ByteBuffer(bytes: [UInt8](repeating: 7, count: 8))))
         return promise.futureResult
