@@ -61,9 +61,13 @@ public struct RetryPolicy: Sendable {
     public static let none = RetryPolicy(maxAttempts: 1)
 
     /// The pause before attempt `attempt + 1` (attempt counts from 1).
+    /// Computed in seconds and capped before scaling: an endpoint that fails for hours counts
+    /// thousands of attempts, and 2^1000 does not fit a Duration.
     func backoff(after attempt: Int) -> Duration {
-        let base = min(maxBackoff, initialBackoff * pow(multiplier, Double(attempt - 1)))
-        return base * Double.random(in: (1 - jitter)...(1 + jitter))
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+        let growth = pow(max(multiplier, 1), Double(min(max(attempt - 1, 0), 64)))
+        let base = min(seconds(maxBackoff), seconds(initialBackoff) * growth)
+        return .seconds(max(0, base * Double.random(in: (1 - jitter)...(1 + jitter))))
     }
 }
 

@@ -15,6 +15,16 @@ import Testing
         #expect(RetryPolicy.none.maxAttempts == 1)
     }
 
+    /// An endpoint down for hours counts thousands of failures: the backoff stays at the cap
+    /// (found by the ThreadSanitizer run, whose slowness let the reconnect count run away).
+    @Test func backoffAfterThousandsOfFailuresStaysAtTheCap() {
+        let policy = RetryPolicy()
+        for attempt in [64, 65, 1_000, 100_000, Int.max] {
+            let pause = policy.backoff(after: attempt)
+            #expect(pause >= .milliseconds(1_599) && pause <= .milliseconds(2_401), "attempt \(attempt): \(pause)")
+        }
+    }
+
     @Test func theEarlierOfTimeoutAndDeadlineCounts() {
         let start = ContinuousClock.now
         #expect(CallOptions().effectiveDeadline(from: start) == nil)
