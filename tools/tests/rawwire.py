@@ -1,12 +1,15 @@
 """Raw TNTServe wire access for the hardening tests: frames built and read by hand (so that a
 test can send what no well-behaved client would), and the server process's memory and
 descriptors read from /proc."""
+import contextlib
 import os
 import signal
 import socket
 import struct
 import sys
 import time
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
@@ -19,6 +22,25 @@ HEADER = struct.Struct(">IBBHI")
 REQUEST, RESPONSE, CANCEL, PING, PONG, GOAWAY = 1, 2, 3, 4, 5, 6
 PREDICT, HEALTH = "/tnt.v1.Classifier/Predict", "/tnt.v1.Health/Check"
 MiB = 1 << 20
+
+
+@contextlib.contextmanager
+def serving(tmp_path, *args, **popen):
+    """A tnt-server with `args` over a repository in `tmp_path` holding `tiny`, stopped at the
+    end; `.repo` and `.log` (its log file) on the process."""
+    process, endpoint = start_server(tmp_path, *args, log=tmp_path / "server.log", **popen)
+    process.repo, process.log = tmp_path, tmp_path / "server.log"
+    try:
+        yield process, endpoint
+    finally:
+        stop(process)
+
+
+@pytest.fixture(name="server")
+def fresh_server(tmp_path, request):
+    """A tnt-server of its own per test, flags from indirect parametrization."""
+    with serving(tmp_path, *getattr(request, "param", ())) as running:
+        yield running
 
 
 def frame(kind, stream, payload=b""):

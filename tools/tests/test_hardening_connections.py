@@ -4,30 +4,20 @@ every REQUEST read gets its RESPONSE."""
 import os
 import resource
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
 
 import pytest
 
+pytest.register_assert_rewrite("rawwire")
 from rawwire import flood as send_flood
-from rawwire import (GOAWAY, HEALTH, MiB, PING, PREDICT, PREFACE, REQUEST, SERVER, Wire, frame, health_pb2, healthy, image,
-                     open_fds, peak_rss, predict_request, request, reset_peak, rss, start_server, stop, wait_for)
+from rawwire import (GOAWAY, HEALTH, MiB, PING, PREFACE, REQUEST, SERVER, Wire, frame, health_pb2, healthy, image,
+                     open_fds, peak_rss, predict_request, request, reset_peak, rss, serving, wait_for)
 
+pytest_plugins = ["rawwire"]  # the `server` fixture
 pytestmark = pytest.mark.skipif(not os.path.exists(SERVER), reason="build tnt-server first (make test does)")
 PHOTO = open(image("pipeline/china.jpg"), "rb").read()
-
-
-@pytest.fixture
-def server(tmp_path, request):
-    args = getattr(request, "param", ())
-    process, endpoint = start_server(tmp_path, *args, log=tmp_path / "server.log")
-    process.log = tmp_path / "server.log"
-    try:
-        yield process, endpoint
-    finally:
-        stop(process)
 
 
 def warm(endpoint):
@@ -74,18 +64,15 @@ def test_a_peer_that_does_not_read_costs_bounded_memory(server, flood):
 
 
 def test_a_peer_that_does_not_read_is_closed_after_the_write_timeout(tmp_path):
-    process, endpoint = start_server(tmp_path, "--write-timeout", "2", log=tmp_path / "log")
-    try:
+    with serving(tmp_path, "--write-timeout", "2") as (process, endpoint):
         host, port = endpoint.rsplit(":", 1)
         sock = socket.create_connection((host, int(port)))
         sock.sendall(PREFACE)
         # Models/List answers are several times their requests: the answers back up fast.
         send_flood(sock, lambda first: b"".join(request(first * 1000 + k, "/tnt.v1.Models/List") for k in range(1000)), 12)
-        assert wait_for(lambda: "does not read its answers" in open(tmp_path / "log").read(), timeout=10), \
-            open(tmp_path / "log").read()[-2000:]
+        assert wait_for(lambda: "does not read its answers" in open(process.log).read(), timeout=10), \
+            open(process.log).read()[-2000:]
         assert healthy(endpoint)
-    finally:
-        stop(process)
 
 
 def test_large_pings_are_a_violation(server):
@@ -98,9 +85,7 @@ def test_large_pings_are_a_violation(server):
 
 
 def test_many_large_partial_frames_stay_within_the_server_budget(tmp_path):
-    process, endpoint = start_server(tmp_path, "--max-buffered-bytes", str(48 * MiB), "--frame-timeout", "3",
-                                     log=tmp_path / "log")
-    try:
+    with serving(tmp_path, "--max-buffered-bytes", str(48 * MiB), "--frame-timeout", "3") as (process, endpoint):
         time.sleep(0.5)
         reset_peak(process.pid)
         before = rss(process.pid)
@@ -122,8 +107,6 @@ def test_many_large_partial_frames_stay_within_the_server_budget(tmp_path):
         print(f"8 connections x 16 MiB partial frames, 48 MiB budget: peak RSS growth {growth / MiB:.1f} MiB")
         assert growth < 48 * MiB + 40 * MiB
         assert wait_for(lambda: healthy(endpoint), timeout=15), "served again once the partial frames time out"
-    finally:
-        stop(process)
 
 
 # Finding 4: slowloris. Trickled bytes do not count as activity, a frame must arrive whole
@@ -206,9 +189,8 @@ def test_admin_connections_are_limited_and_time_out(server):
 def test_descriptor_limit_fits_the_connection_limit(tmp_path):
     def low_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
-    process, endpoint = start_server(tmp_path, "--max-connections", "1024", log=tmp_path / "log", preexec_fn=low_limit)
-    try:
-        log = open(tmp_path / "log").read()
+    with serving(tmp_path, "--max-connections", "1024", preexec_fn=low_limit) as (process, endpoint):
+        log = open(process.log).read()
         assert "the descriptor limit cannot hold --max-connections" in log
         effective = 200 - 16 - 64
         held = [Wire(endpoint) for _ in range(effective)]
@@ -218,16 +200,13 @@ def test_descriptor_limit_fits_the_connection_limit(tmp_path):
         for wire in held[:10]:
             wire.close()
         assert wait_for(lambda: healthy(endpoint))
-    finally:
-        stop(process)
 
 
 # Finding 9: every REQUEST read gets a RESPONSE: when the grace expires, after a half-close,
 # and when a protocol violation arrives with calls in flight.
 def test_calls_left_when_the_grace_expires_are_answered_unavailable(tmp_path):
-    process, endpoint = start_server(tmp_path, "--shutdown-grace", "1", "--max-queue-delay-us", "3000000",
-                                     "--max-batch", "64", "--queue-size", "1024", log=tmp_path / "log")
-    try:
+    with serving(tmp_path, "--shutdown-grace", "1", "--max-queue-delay-us", "3000000",
+                                     "--max-batch", "64", "--queue-size", "1024") as (process, endpoint):
         wires = [Wire(endpoint, timeout=30) for _ in range(4)]
         for wire in wires:
             for stream in range(1, 51):
@@ -242,8 +221,6 @@ def test_calls_left_when_the_grace_expires_are_answered_unavailable(tmp_path):
         assert answered == 200
         assert unavailable > 0
         assert process.wait(timeout=30) == 0
-    finally:
-        stop(process)
 
 
 @pytest.mark.parametrize("server", [("--max-queue-delay-us", "300000", "--max-batch", "64")], indirect=True)

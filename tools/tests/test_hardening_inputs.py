@@ -12,27 +12,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytest.register_assert_rewrite("rawwire")
 from rawwire import (HEALTH, MiB, PREDICT, SERVER, Wire, classifier_pb2, health_pb2, healthy, image, peak_rss, predict_request,
-                     request, reset_peak, rss, start_server, stop, wait_for)
+                     request, reset_peak, rss, wait_for)
 
+pytest_plugins = ["rawwire"]  # the `server` fixture
 pytestmark = pytest.mark.skipif(not os.path.exists(SERVER), reason="build tnt-server first (make test does)")
 PHOTO = open(image("pipeline/china.jpg"), "rb").read()
 
 
-@pytest.fixture
-def server(tmp_path, request):
-    args = getattr(request, "param", ())
-    process, endpoint = start_server(tmp_path, *args, log=tmp_path / "server.log")
-    process.repo = tmp_path
-    try:
-        wire = Wire(endpoint)
-        for stream in range(1, 9):
-            wire.send(predict_request(stream, [png(40, 40)]))
-            assert wire.response().status == 0
-        wire.close()
-        yield process, endpoint
-    finally:
-        stop(process)
+@pytest.fixture(autouse=True)
+def warmed(server):
+    """Eight calls first, so that what a test measures is not the first call's setup."""
+    _process, endpoint = server
+    wire = Wire(endpoint)
+    for stream in range(1, 9):
+        wire.send(predict_request(stream, [png(40, 40)]))
+        assert wire.response().status == 0
+    wire.close()
 
 
 def call(endpoint, *frames_):
@@ -89,9 +86,8 @@ def test_reloads_do_not_leak_models(server):
         shutil.copy(weights, staged)
         os.rename(staged, weights)  # a new inode: the model reloads
         os.kill(process.pid, 1)
-        assert wait_for(lambda: open(process.log_path).read().count("repository reloaded") >= k, timeout=20)
+        assert wait_for(lambda: open(process.log).read().count("repository reloaded") >= k, timeout=20)
 
-    process.log_path = process.repo / "server.log"
     for k in range(1, 6):
         reload_once(k)
     time.sleep(1)
@@ -139,7 +135,7 @@ def test_errors_do_not_echo_and_names_are_exact(server):
     broken.mkdir()
     (broken / "model.json").write_text('{"architecture": "tnt_small", "weights": "missing.safetensors"}')
     os.kill(_process.pid, 1)
-    assert wait_for(lambda: "model failed to load" in open(_process.repo / "server.log").read())
+    assert wait_for(lambda: "model failed to load" in open(_process.log).read())
     from tnt_client import Client
     with Client(endpoint) as client:
         reasons = [m.state_reason for m in client.models() if m.state_reason]
