@@ -63,7 +63,7 @@ sanitize:
 	SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp TNT_REFERENCE_DIR=$(REFERENCE_DIR) \
 		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	SWIFT_BACKTRACE=enable=no TNT_REFERENCE_DIR=$(REFERENCE_DIR) \
+	SWIFT_BACKTRACE=enable=no TSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/tsan.supp TNT_REFERENCE_DIR=$(REFERENCE_DIR) \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter "$(TSAN_TESTS)"
 
 # Every committed seed and crash input through its target (part of make test).
