@@ -9,7 +9,7 @@ public enum ConfigFile {
         "host", "port", "admin-port", "models", "workers", "blas-threads", "max-batch", "max-queue-delay-us", "queue-size",
         "max-frame-bytes", "max-calls-per-connection", "max-connections", "max-connections-per-peer", "idle-timeout",
         "frame-timeout", "write-timeout", "max-connection-buffer-bytes", "max-buffered-bytes", "admin-max-connections",
-        "admin-timeout", "shutdown-grace", "max-inputs-per-call", "max-image-bytes", "max-image-pixels",
+        "admin-timeout", "shutdown-grace", "max-inputs-per-call", "max-call-pixels", "max-image-bytes", "max-image-pixels",
         "max-image-pixels-per-byte", "log-level", "log-format", "reload-interval",
     ]
 

@@ -49,6 +49,9 @@ public struct ServerConfig: Sendable {
     /// Seconds in-flight calls get to finish on shutdown.
     public var shutdownGraceSeconds = 30
     public var maxInputsPerCall = 64
+    /// Pixels all of a Predict call's images may declare together (decode work per call),
+    /// read from their headers before anything is queued.
+    public var maxCallPixels = 64 << 20
     /// Seconds between rescans of the model repository; 0 rescans only on SIGHUP.
     public var reloadIntervalSeconds = 0
     public var decodeLimits = DecodeLimits()

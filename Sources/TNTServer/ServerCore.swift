@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import TNTImage
 import TNTModel
 import TNTProtocol
 
@@ -293,6 +294,17 @@ public final class ServerCore: @unchecked Sendable {
             guard !request.inputs.isEmpty else { throw RPCError(.invalidArgument, "Predict needs at least one input") }
             guard request.inputs.count <= config.maxInputsPerCall else {
                 throw RPCError(.invalidArgument, "\(request.inputs.count) inputs in one call; the limit is \(config.maxInputsPerCall)")
+            }
+            let declared = request.inputs.reduce(0) { total, input in
+                let pixels = switch input {
+                case .encodedImage(let bytes): ImageDecoder.declaredPixels(bytes)
+                case .rgb(let width, let height, _): width.multipliedReportingOverflow(by: height).overflow ? Int.max : width * height
+                case .tensor: 0
+                }
+                return total.addingReportingOverflow(pixels).overflow ? Int.max : total + pixels
+            }
+            guard declared <= config.maxCallPixels else {
+                throw RPCError(.invalidArgument, "the call's images declare \(declared) pixels together, above the limit of \(config.maxCallPixels) per call (--max-call-pixels); split the call")
             }
             guard request.inputs.count <= config.queueSize else {
                 // It could never be queued: not a transient overload, so not UNAVAILABLE.

@@ -52,6 +52,7 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds an admin connection may take per request or stay idle (TNT_ADMIN_TIMEOUT; default 10).") var adminTimeout: Int?
     @Option(help: "Seconds calls in flight get on shutdown (TNT_SHUTDOWN_GRACE; default 30).") var shutdownGrace: Int?
     @Option(help: "Inputs in one Predict call (TNT_MAX_INPUTS_PER_CALL; default 64).") var maxInputsPerCall: Int?
+    @Option(help: "Pixels all images of one Predict call may declare together (TNT_MAX_CALL_PIXELS; default 67108864).") var maxCallPixels: Int?
     @Option(help: "Seconds between rescans of the model repository; 0 = only on SIGHUP (TNT_RELOAD_INTERVAL; default 0).")
     var reloadInterval: Int?
     @Option(help: "Largest encoded image in bytes (TNT_MAX_IMAGE_BYTES; default 33554432).") var maxImageBytes: Int?
@@ -110,6 +111,7 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.adminTimeoutSeconds = try pick(adminTimeout, "TNT_ADMIN_TIMEOUT", config.adminTimeoutSeconds)
         config.shutdownGraceSeconds = try pick(shutdownGrace, "TNT_SHUTDOWN_GRACE", config.shutdownGraceSeconds)
         config.maxInputsPerCall = try pick(maxInputsPerCall, "TNT_MAX_INPUTS_PER_CALL", config.maxInputsPerCall)
+        config.maxCallPixels = try pick(maxCallPixels, "TNT_MAX_CALL_PIXELS", config.maxCallPixels)
         config.reloadIntervalSeconds = try pick(reloadInterval, "TNT_RELOAD_INTERVAL", config.reloadIntervalSeconds)
         config.decodeLimits.maxEncodedBytes = try pick(maxImageBytes, "TNT_MAX_IMAGE_BYTES", config.decodeLimits.maxEncodedBytes)
         config.decodeLimits.maxPixels = try pick(maxImagePixels, "TNT_MAX_IMAGE_PIXELS", config.decodeLimits.maxPixels)
@@ -121,7 +123,7 @@ struct TNTServerCommand: AsyncParsableCommand {
                               ("idle-timeout", config.idleTimeoutSeconds), ("frame-timeout", config.frameTimeoutSeconds),
                               ("write-timeout", config.writeTimeoutSeconds), ("max-connection-buffer-bytes", config.maxConnectionBufferBytes), ("max-buffered-bytes", config.maxBufferedBytes),
                               ("admin-max-connections", config.adminMaxConnections), ("admin-timeout", config.adminTimeoutSeconds),
-                              ("max-inputs-per-call", config.maxInputsPerCall), ("max-image-bytes", config.decodeLimits.maxEncodedBytes),
+                              ("max-inputs-per-call", config.maxInputsPerCall), ("max-call-pixels", config.maxCallPixels), ("max-image-bytes", config.decodeLimits.maxEncodedBytes),
                               ("max-image-pixels", config.decodeLimits.maxPixels), ("max-image-pixels-per-byte", config.decodeLimits.maxPixelsPerByte)] where value <= 0 {
             throw ValidationError("--\(name) must be positive, got \(value)")
         }
@@ -155,7 +157,7 @@ struct TNTServerCommand: AsyncParsableCommand {
             "idle_timeout_s": "\(config.idleTimeoutSeconds)", "frame_timeout_s": "\(config.frameTimeoutSeconds)",
             "write_timeout_s": "\(config.writeTimeoutSeconds)", "max_connection_buffer_bytes": "\(config.maxConnectionBufferBytes)", "max_buffered_bytes": "\(config.maxBufferedBytes)",
             "admin_max_connections": "\(config.adminMaxConnections)", "admin_timeout_s": "\(config.adminTimeoutSeconds)",
-            "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)",
+            "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)", "max_call_pixels": "\(config.maxCallPixels)",
             "reload_interval_s": "\(config.reloadIntervalSeconds)",
             "max_image_bytes": "\(config.decodeLimits.maxEncodedBytes)", "max_image_pixels": "\(config.decodeLimits.maxPixels)",
             "max_image_pixels_per_byte": "\(config.decodeLimits.maxPixelsPerByte)",

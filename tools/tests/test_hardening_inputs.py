@@ -205,3 +205,13 @@ def test_cheap_inputs_cannot_buy_expensive_decodes(server):
     assert "decompression bomb" in answers[0].message
     assert growth < 16 * MiB
     assert healthy(endpoint)
+
+
+def test_decode_work_per_call_is_bounded(server):
+    """Many large images in one call (each within the per-image limits) are refused together,
+    from their headers, before any is decoded."""
+    _process, endpoint = server
+    large = png(4000, 4000, mode="1")
+    answer = call(endpoint, predict_request(1, [large] * 5))  # 80 Mpx declared
+    assert answer.status == 3 and "per call (--max-call-pixels)" in answer.message
+    assert "decompression bomb" in call(endpoint, predict_request(1, [large] * 4)).message
