@@ -223,24 +223,32 @@ def test_calls_left_when_the_grace_expires_are_answered_unavailable(tmp_path):
         assert process.wait(timeout=30) == 0
 
 
-@pytest.mark.parametrize("server", [("--max-queue-delay-us", "300000", "--max-batch", "64")], indirect=True)
+# Batches that wait 0.3 s to fill: calls stay in flight long enough to act on them.
+SLOW_BATCHES = ("--max-queue-delay-us", "300000", "--max-batch", "64")
+
+
+def queued(endpoint, count):
+    """A connection with Predict calls 1...count in flight."""
+    wire = Wire(endpoint)
+    for stream in range(1, count + 1):
+        wire.send(predict_request(stream, [PHOTO]))
+    return wire
+
+
+@pytest.mark.parametrize("server", [SLOW_BATCHES], indirect=True)
 def test_a_half_closed_peer_gets_all_its_answers(server):
     _process, endpoint = server
-    wire = Wire(endpoint)
-    for stream in range(1, 6):
-        wire.send(predict_request(stream, [PHOTO]))
+    wire = queued(endpoint, 5)
     wire.sock.shutdown(socket.SHUT_WR)
     answers = wire.responses(5)
     assert sorted(answers) == [1, 2, 3, 4, 5] and all(a.status == 0 for a in answers.values())
     assert wire.closed_by_server(within=5)
 
 
-@pytest.mark.parametrize("server", [("--max-queue-delay-us", "300000", "--max-batch", "64")], indirect=True)
+@pytest.mark.parametrize("server", [SLOW_BATCHES], indirect=True)
 def test_a_violation_still_answers_the_calls_in_flight(server):
     _process, endpoint = server
-    wire = Wire(endpoint)
-    for stream in range(1, 4):
-        wire.send(predict_request(stream, [PHOTO]))
+    wire = queued(endpoint, 3)
     wire.send(frame(0x7F, 9))  # unknown frame type
     got, goaway = {}, None
     while True:
