@@ -68,19 +68,20 @@ public enum ImageDecoder {
     public static func declaredSize(_ bytes: [UInt8]) -> (width: Int, height: Int)? {
         bytes.withUnsafeBytes { raw in
             switch ImageFormat.sniff(raw) {
-            case .png:
-                guard raw.count >= 24 else { return nil }
-                let be32 = { (at: Int) in (0..<4).reduce(0) { $0 << 8 | Int(raw[at + $1]) } }
-                return (be32(16), be32(20))
-            case .jpeg: return JPEGDecoder.declaredSize(raw)
-            case nil: return nil
+            case .png: PNGDecoder.declaredSize(raw)
+            case .jpeg: JPEGDecoder.declaredSize(raw)
+            case nil: nil
             }
         }
     }
 
-    /// width × height as declared (saturating: a header may declare 2^32 × 2^32); 0 when unreadable.
+    /// width × height as declared; 0 when unreadable.
     public static func declaredPixels(_ bytes: [UInt8]) -> Int {
-        guard let (width, height) = declaredSize(bytes) else { return 0 }
+        declaredSize(bytes).map { pixels(width: $0.width, height: $0.height) } ?? 0
+    }
+
+    /// width × height, saturating: a header or a message may declare 2^32 × 2^32.
+    public static func pixels(width: Int, height: Int) -> Int {
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
         return overflow ? .max : pixels
     }

@@ -8,8 +8,7 @@ enum JPEGDecoder {
         defer { tjDestroy(handle) }
         let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let size = UInt(bytes.count)
-        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        guard tjDecompressHeader3(handle, source, size, &width, &height, &subsampling, &colorspace) == 0 else {
+        guard let (width, height, colorspace) = header(handle, bytes) else {
             throw ImageError.corrupt(format: "JPEG", reason: message(handle))
         }
         try ImageDecoder.checkSize(width: Int(width), height: Int(height), encodedBytes: bytes.count, limits: limits)
@@ -45,10 +44,15 @@ enum JPEGDecoder {
     static func declaredSize(_ bytes: UnsafeRawBufferPointer) -> (width: Int, height: Int)? {
         guard let handle = tjInitDecompress() else { return nil }
         defer { tjDestroy(handle) }
+        return header(handle, bytes).map { (Int($0.width), Int($0.height)) }
+    }
+
+    /// The frame header's size and colour space; nil when libjpeg cannot read it.
+    private static func header(_ handle: tjhandle, _ bytes: UnsafeRawBufferPointer) -> (width: Int32, height: Int32, colorspace: Int32)? {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         guard tjDecompressHeader3(handle, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt(bytes.count),
                                   &width, &height, &subsampling, &colorspace) == 0 else { return nil }
-        return (Int(width), Int(height))
+        return (width, height, colorspace)
     }
 
     private static func message(_ handle: tjhandle) -> String {

@@ -4,10 +4,8 @@ import Glibc
 enum PNGDecoder {
     static func decode(_ bytes: UnsafeRawBufferPointer, limits: DecodeLimits) throws -> RGBImage {
         // IHDR comes first: its size is checked here, before libpng allocates anything.
-        if bytes.count >= 24, bytes[12..<16].elementsEqual(Array("IHDR".utf8)) {
-            let be32 = { (at: Int) in (0..<4).reduce(0) { $0 << 8 | Int(bytes[at + $1]) } }
-            let width = be32(16), height = be32(20)
-            if width > 0 && height > 0 { try ImageDecoder.checkSize(width: width, height: height, encodedBytes: bytes.count, limits: limits) }
+        if let (width, height) = declaredSize(bytes), width > 0 && height > 0 {
+            try ImageDecoder.checkSize(width: width, height: height, encodedBytes: bytes.count, limits: limits)
         }
         try checkChunks(bytes)
         var pixels: UnsafeMutablePointer<UInt8>?
@@ -30,12 +28,22 @@ enum PNGDecoder {
         }
     }
 
+    /// The width and height of the IHDR chunk, which comes first; nil without one.
+    static func declaredSize(_ bytes: UnsafeRawBufferPointer) -> (width: Int, height: Int)? {
+        guard bytes.count >= 24, bytes[12..<16].elementsEqual(Array("IHDR".utf8)) else { return nil }
+        return (bigEndian32(bytes, at: 16), bigEndian32(bytes, at: 20))
+    }
+
+    private static func bigEndian32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int {
+        (0..<4).reduce(0) { $0 << 8 | Int(bytes[offset + $1]) }
+    }
+
     /// Every chunk up to IEND lies within the bytes: a length that points past the end is
     /// refused before libpng reads (and allocates for) it.
     static func checkChunks(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 8
         while offset + 8 <= bytes.count {
-            let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[offset + $1]) }
+            let length = bigEndian32(bytes, at: offset)
             let type = String(decoding: bytes[offset + 4..<offset + 8], as: UTF8.self)
             guard length <= Int(Int32.max) else {
                 throw ImageError.corrupt(format: "PNG", reason: "chunk \(type.debugDescription) declares \(length) bytes, above PNG's 2^31-1")

@@ -50,10 +50,6 @@ public enum Resampler {
         }
     }
 
-    static func taps(input: Int, output: Int, filter: Interpolation) -> Taps {
-        taps(input: input, output: output, filter: filter, outputs: 0..<output)
-    }
-
     static func taps(input: Int, output: Int, filter: Interpolation, outputs: Range<Int>) -> Taps {
         let scale = Double(input) / Double(output)
         let filterScale = max(scale, 1)

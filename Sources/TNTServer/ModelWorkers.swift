@@ -128,7 +128,7 @@ public final class ModelWorkers: @unchecked Sendable {
                 let t0 = uptimeNanos()
                 let result: Result<[Float], RPCError>
                 do {
-                    result = .success(try preprocess(items[k].call.request.inputs[items[k].index], config: c))
+                    result = .success(try preprocess(items[k], config: c))
                 } catch let error as RPCError {
                     result = .failure(error)
                 } catch {
@@ -140,11 +140,11 @@ public final class ModelWorkers: @unchecked Sendable {
         return results.values
     }
 
-    private func preprocess(_ input: PredictInput, config c: TNTConfig) throws -> [Float] {
+    private func preprocess(_ item: InferenceItem, config c: TNTConfig) throws -> [Float] {
         let limits = config.decodeLimits
-        switch input {
+        switch item.call.request.inputs[item.index] {
         case .encodedImage(let bytes):
-            return try LargeDecodeGate.shared.run(declaredPixels: ImageDecoder.declaredPixels(bytes)) {
+            return try LargeDecodeGate.shared.run(declaredPixels: item.declaredPixels) {
                 try Preprocessor.tensor(try ImageDecoder.decode(bytes, limits: limits), config: model.preprocess, limits: limits)
             }
         case .rgb(let width, let height, let pixels):

@@ -1,4 +1,5 @@
 import Foundation
+import TNTImage
 import TNTProtocol
 
 func uptimeNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -61,4 +62,17 @@ struct InferenceItem: @unchecked Sendable {
     let call: PredictCall
     let index: Int
     let enqueued: UInt64
+    /// What the input's header declares, read once when the call arrived.
+    var declaredPixels = 0
+}
+
+extension PredictInput {
+    /// The pixels decoding this input costs, as its header (or message) declares them.
+    var declaredPixels: Int {
+        switch self {
+        case .encodedImage(let bytes): ImageDecoder.declaredPixels(bytes)
+        case .rgb(let width, let height, _): ImageDecoder.pixels(width: width, height: height)
+        case .tensor: 0
+        }
+    }
 }

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import NIOCore
-import TNTImage
 import TNTModel
 import TNTProtocol
 
@@ -295,14 +294,8 @@ public final class ServerCore: @unchecked Sendable {
             guard request.inputs.count <= config.maxInputsPerCall else {
                 throw RPCError(.invalidArgument, "\(request.inputs.count) inputs in one call; the limit is \(config.maxInputsPerCall)")
             }
-            let declared = request.inputs.reduce(0) { total, input in
-                let pixels = switch input {
-                case .encodedImage(let bytes): ImageDecoder.declaredPixels(bytes)
-                case .rgb(let width, let height, _): width.multipliedReportingOverflow(by: height).overflow ? Int.max : width * height
-                case .tensor: 0
-                }
-                return total.addingReportingOverflow(pixels).overflow ? Int.max : total + pixels
-            }
+            let pixels = request.inputs.map(\.declaredPixels)
+            let declared = pixels.reduce(0) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
             guard declared <= config.maxCallPixels else {
                 throw RPCError(.invalidArgument, "the call's images declare \(declared) pixels together, above the limit of \(config.maxCallPixels) per call (--max-call-pixels); split the call")
             }
@@ -312,7 +305,7 @@ public final class ServerCore: @unchecked Sendable {
             }
             let call = PredictCall(request: request, model: model, deadline: deadline, completion: completion)
             let enqueued = uptimeNanos()
-            switch worker.queue.enqueue(request.inputs.indices.map { InferenceItem(call: call, index: $0, enqueued: enqueued) }) {
+            switch worker.queue.enqueue(request.inputs.indices.map { InferenceItem(call: call, index: $0, enqueued: enqueued, declaredPixels: pixels[$0]) }) {
             case .accepted:
                 return call
             case .closed:
