@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import TNTProtocol
 
@@ -21,9 +22,12 @@ extension ConnectionHandler {
         context.channel.isWritable && unwrittenBytes < config.maxConnectionBufferBytes
     }
 
+    /// What this connection holds in the server: frames not yet handled, requests in flight
+    /// and answers not yet taken by the peer.
+    private var heldBytes: Int { inbound.readableBytes + requestBytesInFlight + unwrittenBytes }
+
     private func mayRead(context: ChannelHandlerContext) -> Bool {
-        guard phase != .finishing && context.channel.isWritable
-            && inbound.readableBytes + requestBytesInFlight + unwrittenBytes < config.maxConnectionBufferBytes else { return false }
+        guard phase != .finishing && context.channel.isWritable && heldBytes < config.maxConnectionBufferBytes else { return false }
         guard core.hasBufferRoom else {
             core.waitForBufferRoom(context.channel)
             return false
@@ -41,12 +45,16 @@ extension ConnectionHandler {
         }
     }
 
-    /// Reports what this connection holds (frames not yet handled, requests in flight and
-    /// answers not yet taken by the peer) to the server-wide budget.
+    /// Reports what this connection holds to the server-wide budget.
     func accountBuffered() {
-        let holding = inbound.readableBytes + requestBytesInFlight + unwrittenBytes
+        let holding = heldBytes
         core.adjustBuffered(by: holding - accountedBytes)
         accountedBytes = holding
+    }
+
+    private func closeNonReader(context: ChannelHandlerContext, _ why: Logger.Metadata) {
+        core.logger.info("closing a connection whose peer does not read its answers", metadata: why)
+        context.close(promise: nil)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -57,9 +65,7 @@ extension ConnectionHandler {
         } else if writeStallTimer == nil {
             let seconds = config.writeTimeoutSeconds
             writeStallTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
-                core.logger.info("closing a connection whose peer does not read its answers",
-                                 metadata: ["after_s": "\(seconds)", "unwritten_bytes": "\(unwrittenBytes)"])
-                context.close(promise: nil)
+                closeNonReader(context: context, ["after_s": "\(seconds)", "unwritten_bytes": "\(unwrittenBytes)"])
             }
         }
         context.fireChannelWritabilityChanged()
@@ -78,9 +84,7 @@ extension ConnectionHandler {
         }
         context.writeAndFlush(wrapOutboundOut(bytes), promise: written)
         if unwrittenBytes > config.maxConnectionBufferBytes && context.channel.isActive {
-            core.logger.info("closing a connection whose peer does not read its answers",
-                             metadata: ["unwritten_bytes": "\(unwrittenBytes)", "limit": "\(config.maxConnectionBufferBytes)"])
-            context.close(promise: nil)
+            closeNonReader(context: context, ["unwritten_bytes": "\(unwrittenBytes)", "limit": "\(config.maxConnectionBufferBytes)"])
         }
     }
 

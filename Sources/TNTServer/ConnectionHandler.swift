@@ -126,11 +126,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         } catch let violation as ProtocolViolation {
             core.logger.info("protocol violation; closing the connection", metadata: ["reason": "\(violation)"])
-            if case .frameTooLarge = violation {
-                goAway(context: context, status: .resourceExhausted, message: violation.description, then: .finishCalls)
-            } else {
-                goAway(context: context, status: .invalidArgument, message: violation.description, then: .finishCalls)
-            }
+            let status: StatusCode = if case .frameTooLarge = violation { .resourceExhausted } else { .invalidArgument }
+            goAway(context: context, status: status, message: violation.description, then: .finishCalls)
         } catch {
             core.logger.warning("closing connection after an error", metadata: ["error": "\(error)"])
             context.close(promise: nil)

@@ -114,9 +114,10 @@ public final class ServerCore: @unchecked Sendable {
 
     /// The grace is over: each connection answers its remaining calls UNAVAILABLE and closes.
     func endGrace() {
-        let open = lock.withLock { connections.values.map(\.channel) }
-        for channel in open { channel.pipeline.fireUserInboundEventTriggered(ServerEvent.graceExpired) }
+        for channel in openChannels { channel.pipeline.fireUserInboundEventTriggered(ServerEvent.graceExpired) }
     }
+
+    private var openChannels: [Channel] { lock.withLock { connections.values.map(\.channel) } }
 
     var openConnections: Int { lock.withLock { connections.count } }
 
@@ -132,13 +133,13 @@ public final class ServerCore: @unchecked Sendable {
     /// woken once there is some.
     func adjustBuffered(by delta: Int) {
         guard delta != 0 else { return }
-        let wake: [Channel] = lock.withLock {
+        let (total, wake): (Int, [Channel]) = lock.withLock {
             bufferedBytes += delta
-            guard delta < 0, bufferedBytes < config.maxBufferedBytes, !waitingForRoom.isEmpty else { return [] }
+            guard delta < 0, bufferedBytes < config.maxBufferedBytes, !waitingForRoom.isEmpty else { return (bufferedBytes, []) }
             defer { waitingForRoom.removeAll() }
-            return Array(waitingForRoom.values)
+            return (bufferedBytes, Array(waitingForRoom.values))
         }
-        ServerMetrics.bufferedBytes.record(lock.withLock { bufferedBytes })
+        ServerMetrics.bufferedBytes.record(total)
         for channel in wake { channel.pipeline.fireUserInboundEventTriggered(ServerEvent.bufferRoom) }
     }
 
@@ -153,8 +154,7 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     func closeAllConnections() {
-        let open = lock.withLock { connections.values.map(\.channel) }
-        for channel in open { channel.close(promise: nil) }
+        for channel in openChannels { channel.close(promise: nil) }
     }
 
     func stopWorkers() { for worker in serving.workers.values { worker.stop() } }
