@@ -8,7 +8,6 @@ RSS and open descriptors at the start, middle and end.
     python3 bench/soak.py --endpoint 127.0.0.1:50051 --pid 1234 --seconds 60
 """
 import argparse
-import io
 import json
 import os
 import random
@@ -22,20 +21,9 @@ from collections import Counter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "tests"))
-from rawwire import (CANCEL, GOAWAY, PING, PREFACE, RESPONSE, Wire, classifier_pb2, frame, health_pb2, request,  # noqa: E402
-                     rpc_pb2, start_server, stop)
-
-STATUS = {0: "OK", 1: "CANCELLED", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 8: "RESOURCE_EXHAUSTED",
-          12: "UNIMPLEMENTED", 14: "UNAVAILABLE"}
-
-
-def png_bytes(width, height, seed):
-    from PIL import Image
-    import numpy as np
-    out = io.BytesIO()
-    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(out, "PNG")
-    return out.getvalue()
+from rawwire import (CANCEL, GOAWAY, HEALTH, PING, PREDICT, PREFACE, RESPONSE, Wire, classifier_pb2, frame,  # noqa: E402
+                     health_pb2, png, request, rpc_pb2, start_server, stop)
+from tnt_client import StatusCode  # noqa: E402
 
 
 def envelopes(model):
@@ -47,25 +35,22 @@ def envelopes(model):
         return message.SerializeToString()
     nan = classifier_pb2.PredictRequest(model=model)
     nan.inputs.add().tensor.CopyFrom(classifier_pb2.Tensor(shape=[3, 4, 4], data=[float("nan")] * 48))
-    small = [png_bytes(48, 40, seed) for seed in range(4)]
+    small = [png(48, 40, seed=seed) for seed in range(4)]
     mix = [
-        ("health", 30, HEALTH_METHOD, health_pb2.HealthCheckRequest().SerializeToString(), 0),
+        ("health", 30, HEALTH, health_pb2.HealthCheckRequest().SerializeToString(), 0),
         ("list", 10, "/tnt.v1.Models/List", b"", 0),
-        ("predict", 25, PREDICT_METHOD, predict(random.choice(small)), 0),
-        ("predict-batch", 5, PREDICT_METHOD, predict(*small, top_k=3), 0),
-        ("bad-image", 8, PREDICT_METHOD, predict(b"\x89PNG\r\n\x1a\n" + os.urandom(200)), 0),
-        ("nan-tensor", 4, PREDICT_METHOD, nan.SerializeToString(), 0),
-        ("unknown-model", 4, PREDICT_METHOD, predict(small[0], model="nope"), 0),
+        ("predict", 25, PREDICT, predict(random.choice(small)), 0),
+        ("predict-batch", 5, PREDICT, predict(*small, top_k=3), 0),
+        ("bad-image", 8, PREDICT, predict(b"\x89PNG\r\n\x1a\n" + os.urandom(200)), 0),
+        ("nan-tensor", 4, PREDICT, nan.SerializeToString(), 0),
+        ("unknown-model", 4, PREDICT, predict(small[0], model="nope"), 0),
         ("nul-name", 3, "/tnt.v1.Models/Get", b"\x0a\x05ti\x00ny", 0),
         ("huge-method", 3, "/" + "m" * 65536, b"", 0),
-        ("bad-message", 4, PREDICT_METHOD, b"\x12\xff\xff\xff\xff\x0f", 0),
-        ("tiny-deadline", 4, PREDICT_METHOD, predict(small[1]), 1),
+        ("bad-message", 4, PREDICT, b"\x12\xff\xff\xff\xff\x0f", 0),
+        ("tiny-deadline", 4, PREDICT, predict(small[1]), 1),
     ]
     return [(kind, weight, rpc_pb2.RequestEnvelope(method=method, payload=payload, timeout_us=timeout).SerializeToString())
             for kind, weight, method, payload, timeout in mix]
-
-
-PREDICT_METHOD, HEALTH_METHOD = "/tnt.v1.Classifier/Predict", "/tnt.v1.Health/Check"
 
 
 class Caller:
@@ -99,7 +84,7 @@ class Caller:
                         with lock:
                             if stream in outstanding:
                                 outstanding.remove(stream)
-                                status[STATUS.get(code, str(code))] += 1
+                                status[StatusCode.name(code)] += 1
                                 answered += 1
                                 in_flight.release()
                     elif kind == GOAWAY:
@@ -163,7 +148,7 @@ def slowloris(endpoint, stop_event, totals):
     while not stop_event.is_set():
         try:
             wire = Wire(endpoint, timeout=120)
-            data = request(1, HEALTH_METHOD, health_pb2.HealthCheckRequest())
+            data = request(1, HEALTH, health_pb2.HealthCheckRequest())
             for byte in data[:-1]:
                 if stop_event.is_set():
                     break
@@ -205,7 +190,7 @@ def garbage(endpoint, stop_event, totals):
             elif choice < 0.6:
                 sock.sendall(PREFACE + struct.pack(">IBBHI", 0xFFFFFFF0, 1, 0, 0, 1))  # huge declared size
             else:
-                sock.sendall(PREFACE + request(5, PREDICT_METHOD, b"") + frame(0x7E, 1))  # violation after a call
+                sock.sendall(PREFACE + request(5, PREDICT, b"") + frame(0x7E, 1))  # violation after a call
             sock.settimeout(5)
             while sock.recv(65536):
                 pass

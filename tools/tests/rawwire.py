@@ -144,6 +144,27 @@ def flood(sock, chunk, seconds):
     return sent
 
 
+def png(width, height, mode="RGB", seed=None):
+    """A PNG of one colour, or of random RGB pixels when `seed` is given."""
+    import io
+    import numpy as np
+    from PIL import Image
+    picture = (Image.new(mode, (width, height)) if seed is None else
+               Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
+def warm(endpoint, data):
+    """Eight calls one after the other, so that what a test measures is not first-call setup."""
+    wire = Wire(endpoint)
+    for stream in range(1, 9):
+        wire.send(predict_request(stream, [data]))
+        assert wire.response().status == 0
+    wire.close()
+
+
 def proc_status(pid, field):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(field + ":"):

@@ -13,19 +13,11 @@ import pytest
 pytest.register_assert_rewrite("rawwire")
 from rawwire import flood as send_flood
 from rawwire import (GOAWAY, HEALTH, MiB, PING, PREFACE, REQUEST, SERVER, Wire, frame, health_pb2, healthy, image,
-                     open_fds, peak_rss, predict_request, request, reset_peak, rss, serving, wait_for)
+                     open_fds, peak_rss, predict_request, request, reset_peak, rss, serving, wait_for, warm)
 
 pytest_plugins = ["rawwire"]  # the `server` fixture
 pytestmark = pytest.mark.skipif(not os.path.exists(SERVER), reason="build tnt-server first (make test does)")
 PHOTO = open(image("pipeline/china.jpg"), "rb").read()
-
-
-def warm(endpoint):
-    wire = Wire(endpoint)
-    for stream in range(1, 9):
-        wire.send(predict_request(stream, [PHOTO]))
-    assert all(r.status == 0 for r in wire.responses(8).values())
-    wire.close()
 
 
 # Finding 1: a timeout_us near 2^64 overflowed the deadline arithmetic and killed the server.
@@ -45,7 +37,7 @@ def test_huge_timeouts_are_no_deadline_not_a_crash(server):
 def test_a_peer_that_does_not_read_costs_bounded_memory(server, flood):
     """A flood of PINGs, or of calls answered with errors, from a peer that reads nothing."""
     process, endpoint = server
-    warm(endpoint)
+    warm(endpoint, PHOTO)
     time.sleep(0.5)
     reset_peak(process.pid)
     before = rss(process.pid)

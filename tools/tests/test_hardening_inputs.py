@@ -14,7 +14,7 @@ from PIL import Image
 
 pytest.register_assert_rewrite("rawwire")
 from rawwire import (HEALTH, MiB, PREDICT, SERVER, Wire, classifier_pb2, health_pb2, healthy, image, peak_rss, predict_request,
-                     request, reset_peak, rss, wait_for)
+                     png, request, reset_peak, rss, wait_for, warm)
 
 pytest_plugins = ["rawwire"]  # the `server` fixture
 pytestmark = pytest.mark.skipif(not os.path.exists(SERVER), reason="build tnt-server first (make test does)")
@@ -23,13 +23,7 @@ PHOTO = open(image("pipeline/china.jpg"), "rb").read()
 
 @pytest.fixture(autouse=True)
 def warmed(server):
-    """Eight calls first, so that what a test measures is not the first call's setup."""
-    _process, endpoint = server
-    wire = Wire(endpoint)
-    for stream in range(1, 9):
-        wire.send(predict_request(stream, [png(40, 40)]))
-        assert wire.response().status == 0
-    wire.close()
+    warm(server[1], png(40, 40))
 
 
 def call(endpoint, *frames_):
@@ -39,12 +33,6 @@ def call(endpoint, *frames_):
     answer = wire.response()
     wire.close()
     return answer
-
-
-def png(width, height, mode="RGB"):
-    out = io.BytesIO()
-    Image.new(mode, (width, height)).save(out, "PNG")
-    return out.getvalue()
 
 
 def chunk(kind, data, length=None):
