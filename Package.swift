@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -47,10 +48,14 @@ let package = Package(
         .target(name: "TNTModel", dependencies: ["COpenBLAS", "CKernelSupport"], swiftSettings: kernelFlags),
         .target(name: "TNTImage", dependencies: ["CPNGDecode", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "TNTProtocol", dependencies: ["CTNTProto", "CProtobufC", .product(name: "NIOCore", package: "swift-nio")]),
+        // TLS settings from PEM files and readable handshake failures, for the server and the client.
+        .target(name: "TNTTLS", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "TNTServer",
             dependencies: [
-                "TNTModel", "TNTImage", "TNTProtocol", "CMalloc",
+                "TNTModel", "TNTImage", "TNTProtocol", "TNTTLS", "CMalloc",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -63,7 +68,9 @@ let package = Package(
         .target(
             name: "TNTClient",
             dependencies: [
-                "TNTProtocol",
+                "TNTProtocol", "TNTTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -87,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "tnt",
             dependencies: [
-                "TNTModel", "TNTImage", "TNTClient", "TNTProtocol", "TNTServer", "COpenBLAS",
+                "TNTModel", "TNTImage", "TNTClient", "TNTProtocol", "TNTServer", "TNTTLS", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import TNTProtocol
 
 /// One TCP connection to a TNTServe server: the preface exchange, then many calls in flight,
@@ -10,24 +11,54 @@ public final class Connection: Sendable {
     private let handler: NIOLoopBound<ClientHandler>
     private let status: ConnectionStatus
 
-    /// Connects and sends the preface; the server's preface is checked as it arrives.
-    public static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20,
+    /// Connects and sends the preface; the server's preface is checked as it arrives. With
+    /// `tls`, returns once the server's first bytes arrive, so that a refused handshake (a
+    /// certificate either side does not accept) fails here, with its reason.
+    public static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20, tls: TLSOptions? = nil,
                                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Connection {
+        try await connect(host: host, port: port, maxFrameSize: maxFrameSize, tls: tls.map(ClientTLS.init), group: group)
+    }
+
+    static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20, tls: ClientTLS?,
+                        group: EventLoopGroup) async throws -> Connection {
         // The handler is made on the connection's event loop before connecting, so that it is
         // known even if the server closes the connection at once.
         let loop = group.next()
         let handler = try await loop.submit { NIOLoopBound(ClientHandler(eventLoop: loop), eventLoop: loop) }.get()
         let status = try await loop.submit { handler.value.status }.get()
-        let channel = try await ClientBootstrap(group: loop)
+        let outcome = tls.map { TLSConnectionOutcome(eventLoop: loop, host: $0.serverName ?? host) }
+        let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
-                    try channel.pipeline.syncOperations.addHandler(handler.value)
+                    let sync = channel.pipeline.syncOperations
+                    if let tls, let outcome {
+                        try sync.addHandler(PlaintextServerDetector(outcome: outcome))
+                        // An IP address is not a name: NIOSSL then checks the certificate's IP addresses.
+                        let name = tls.serverName ?? ((try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil)
+                        try sync.addHandler(NIOSSLClientHandler.verifying(context: tls.context, serverHostname: name, outcome: outcome))
+                        try sync.addHandler(TLSReadyWatch(outcome: outcome))
+                    }
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
+                    try sync.addHandler(handler.value)
                 }
             }
-            .connect(host: host, port: port).get()
+        let channel: Channel
+        do {
+            channel = try await bootstrap.connect(host: host, port: port).get()
+        } catch {
+            outcome?.ready.fail(error)
+            throw error
+        }
+        if let outcome {
+            do {
+                try await outcome.ready.futureResult.get()
+            } catch {
+                try? await channel.close()
+                throw error
+            }
+        }
         return Connection(channel: channel, handler: handler, status: status)
     }
 

@@ -21,10 +21,12 @@ actor EndpointPool {
     private var next = 0
     private let reconnect: RetryPolicy
     private let group: EventLoopGroup
+    private let tls: ClientTLS?
 
-    init(endpoints: [(host: String, port: Int)], reconnect: RetryPolicy, group: EventLoopGroup) {
+    init(endpoints: [(host: String, port: Int)], reconnect: RetryPolicy, tls: ClientTLS?, group: EventLoopGroup) {
         self.endpoints = endpoints.map { Endpoint(host: $0.host, port: $0.port) }
         self.reconnect = reconnect
+        self.tls = tls
         self.group = group
     }
 
@@ -50,12 +52,12 @@ actor EndpointPool {
             do {
                 return try await connecting.value
             } catch {
-                throw NotProcessed(reason: "cannot connect to \(endpoints[index].name): \(error)")
+                throw NotProcessed(reason: "cannot connect to \(endpoints[index].name): \(Self.reason(error))")
             }
         }
         let endpoint = endpoints[index]
-        let group = self.group
-        let task = Task { try await Connection.connect(host: endpoint.host, port: endpoint.port, group: group) }
+        let (group, tls) = (self.group, self.tls)
+        let task = Task { try await Connection.connect(host: endpoint.host, port: endpoint.port, tls: tls, group: group) }
         endpoints[index].connecting = task
         defer { endpoints[index].connecting = nil }
         do {
@@ -64,9 +66,11 @@ actor EndpointPool {
             return connection
         } catch {
             failed(index)
-            throw NotProcessed(reason: "cannot connect to \(endpoint.name): \(error)")
+            throw NotProcessed(reason: "cannot connect to \(endpoint.name): \(Self.reason(error))")
         }
     }
+
+    private static func reason(_ error: Error) -> String { (error as? RPCError)?.message ?? "\(error)" }
 
     /// The endpoint refused or lost a call: eject it for a while.
     func failed(_ index: Int) {

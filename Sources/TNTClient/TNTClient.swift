@@ -14,16 +14,26 @@ import TNTProtocol
 /// let result = try await client.predict(image: jpegBytes, topK: 5)
 /// print(result.classIDs, result.scores, result.labelNames)
 /// ```
+///
+/// Over TLS, with a token (docs/SECURITY.md):
+///
+/// ```swift
+/// let client = try TNTClient(endpoints: ["tnt.example:50051"], tls: TLSOptions(trustRoots: "ca.pem"), token: token)
+/// ```
 public final class TNTClient: Sendable {
     private let pool: EndpointPool
     /// The retry policy for calls.
     public let retry: RetryPolicy
+    private let authorization: MetadataEntry?
 
     /// - Parameters:
     ///   - endpoints: `host:port` strings (`[::1]:50051` for IPv6); at least one.
     ///   - retry: how calls the server did not process are sent again.
+    ///   - tls: TLS (and mutual TLS) settings; nil for plaintext.
+    ///   - token: sent with every call as `authorization: Bearer <token>`.
     ///   - group: the NIO event loops for the connections.
-    public init(endpoints: [String], retry: RetryPolicy = RetryPolicy(),
+    /// - Throws: `RPCError` INVALID_ARGUMENT for a malformed endpoint or TLS files that do not load.
+    public init(endpoints: [String], retry: RetryPolicy = RetryPolicy(), tls: TLSOptions? = nil, token: String? = nil,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         guard !endpoints.isEmpty else { throw RPCError(.invalidArgument, "a client needs at least one endpoint") }
         let parsed = try endpoints.map { endpoint -> (host: String, port: Int) in
@@ -34,13 +44,16 @@ public final class TNTClient: Sendable {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // [::1]:50051
             return (host, port)
         }
-        pool = EndpointPool(endpoints: parsed, reconnect: retry, group: group)
+        pool = EndpointPool(endpoints: parsed, reconnect: retry, tls: try tls.map(ClientTLS.init), group: group)
         self.retry = retry
+        authorization = token.map { MetadataEntry("authorization", "Bearer \($0)") }
     }
 
-    /// A client of one endpoint, connected before it returns (so a wrong address fails here).
-    public static func connect(_ endpoint: String, retry: RetryPolicy = RetryPolicy()) async throws -> TNTClient {
-        let client = try TNTClient(endpoints: [endpoint], retry: retry)
+    /// A client of one endpoint, connected before it returns (so a wrong address, or a TLS
+    /// handshake either side refuses, fails here).
+    public static func connect(_ endpoint: String, retry: RetryPolicy = RetryPolicy(), tls: TLSOptions? = nil,
+                               token: String? = nil) async throws -> TNTClient {
+        let client = try TNTClient(endpoints: [endpoint], retry: retry, tls: tls, token: token)
         do {
             _ = try await client.pool.connection(0)
         } catch let error as NotProcessed {
@@ -54,6 +67,8 @@ public final class TNTClient: Sendable {
     ///   the client itself.
     public func call(_ method: String, _ payload: [UInt8], options: CallOptions = CallOptions()) async throws -> [UInt8] {
         let deadline = options.effectiveDeadline(from: .now)
+        var metadata = options.metadata
+        if let authorization, !metadata.contains(where: { $0.key == authorization.key }) { metadata.append(authorization) }
         var lastReason = ""
         for attempt in 1...max(1, retry.maxAttempts) {
             var micros: UInt64 = 0
@@ -65,7 +80,7 @@ public final class TNTClient: Sendable {
             let index = await pool.pick()
             do {
                 let connection = try await pool.connection(index)
-                let response = try await connection.call(RequestEnvelope(method: method, timeoutMicros: micros, metadata: options.metadata, payload: payload))
+                let response = try await connection.call(RequestEnvelope(method: method, timeoutMicros: micros, metadata: metadata, payload: payload))
                 if response.status == .unavailable {
                     // The server refused it before doing any work.
                     await pool.failed(index)

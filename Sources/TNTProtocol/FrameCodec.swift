@@ -9,6 +9,9 @@ public enum ProtocolViolation: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        // A TLS record starts 0x16 0x03: a TLS client on a plaintext port.
+        case .badPreface(let bytes) where bytes.starts(with: [0x16, 0x03]):
+            "a TLS handshake on a plaintext port: the peer speaks TLS, this port does not"
         case .badPreface(let bytes): "not a TNTServe peer: preface \(bytes.map { String($0, radix: 16) }.joined(separator: " "))"
         case .unsupportedVersion(let v): "protocol version \(v) is not supported (this side speaks \(ConnectionPreface.version))"
         case .frameTooLarge(let length, let limit): "frame of \(length) bytes is above the maximum of \(limit)"

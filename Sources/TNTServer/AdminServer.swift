@@ -78,6 +78,9 @@ extension TNTServer {
                 }
                 channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
                 return channel.eventLoop.makeCompletedFuture {
+                    if core.config.adminTLS, let identity = core.security.tls {
+                        try TLSPipeline.add(to: channel, identity: identity, core: core, port: "admin")
+                    }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: timeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(AdminHandler(core: core, metrics: metrics))

@@ -10,7 +10,8 @@ public enum ConfigFile {
         "max-frame-bytes", "max-calls-per-connection", "max-connections", "max-connections-per-peer", "idle-timeout",
         "frame-timeout", "write-timeout", "max-connection-buffer-bytes", "max-buffered-bytes", "admin-max-connections",
         "admin-timeout", "shutdown-grace", "max-inputs-per-call", "max-call-pixels", "max-image-bytes", "max-image-pixels",
-        "max-image-pixels-per-byte", "log-level", "log-format", "reload-interval",
+        "max-image-pixels-per-byte", "log-level", "log-format", "reload-interval", "access-log", "tls-cert", "tls-key",
+        "tls-client-ca", "admin-tls", "auth-tokens",
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -30,6 +31,8 @@ public enum ConfigFile {
             }
             switch value {
             case let text as String: values[key] = text
+            // JSON's true and false arrive as NSNumber's boolean subclass (whose text is 1 or 0).
+            case let flag as NSNumber where String(describing: type(of: flag)).contains("Boolean"): values[key] = flag.boolValue ? "true" : "false"
             case let number as NSNumber: values[key] = "\(number)"
             default: throw Invalid(description: "config file: '\(key)' must be a string or a number")
             }

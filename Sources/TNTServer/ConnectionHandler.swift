@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import TNTProtocol
@@ -16,6 +17,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     struct ActiveCall {
         var method: String
+        var caller: String
         var started: UInt64
         var requestBytes: Int
         var predict: PredictCall?
@@ -182,16 +184,23 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return respondNow(context: context, streamID: id, .invalidArgument, "\(error)")
         }
         frame.payload = ByteBuffer()
+        let caller: Caller
+        switch core.security.caller(of: envelope) {
+        case .success(let known): caller = known
+        case .failure(let error):
+            return respondNow(context: context, streamID: id, error.code, error.message, method: envelope.method, caller: "unauthenticated")
+        }
         let deadline = Deadline.from(timeoutMicros: envelope.timeoutMicros, arrived: arrived)
         if let deadline, uptimeNanos() >= deadline {
-            return respondNow(context: context, streamID: id, .deadlineExceeded, "deadline exceeded before the call started")
+            return respondNow(context: context, streamID: id, .deadlineExceeded, "deadline exceeded before the call started",
+                              method: envelope.method, caller: caller.name)
         }
-        calls[id] = ActiveCall(method: envelope.method, started: arrived, requestBytes: frameBytes)
+        calls[id] = ActiveCall(method: envelope.method, caller: caller.name, started: arrived, requestBytes: frameBytes)
         requestBytesInFlight += frameBytes
         core.callStarted()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let predict = core.dispatch(envelope, deadline: deadline) { response in
+        let predict = core.dispatch(envelope, caller: caller, deadline: deadline) { response in
             // Answered at once (every method but Predict): written now, so that a client
             // pipelining many quick calls does not see them pile up as calls in flight.
             if bound.eventLoop.inEventLoop {
@@ -219,8 +228,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Answers a call that never started.
-    private func respondNow(context: ChannelHandlerContext, streamID: UInt32, _ code: StatusCode, _ message: String) {
-        ServerMetrics.call(method: "other", status: code, seconds: 0)
+    private func respondNow(context: ChannelHandlerContext, streamID: UInt32, _ code: StatusCode, _ message: String,
+                            method: String = "other", caller: String = "") {
+        record(context: context, streamID: streamID, method: method, caller: caller, status: code, seconds: 0)
         write(context: context, Frame(type: .response, streamID: streamID,
                                       payload: ByteBuffer(bytes: ResponseEnvelope(status: code, message: message).protobuf())))
     }
@@ -233,13 +243,26 @@ final class ConnectionHandler: ChannelDuplexHandler {
         requestBytesInFlight -= call.requestBytes
         accountBuffered()
         core.callEnded()
-        ServerMetrics.call(method: call.method, status: response.status, seconds: Double(uptimeNanos() - call.started) / 1e9)
+        record(context: context, streamID: streamID, method: call.method, caller: call.caller, status: response.status,
+               seconds: Double(uptimeNanos() - call.started) / 1e9)
         write(context: context, Frame(type: .response, streamID: streamID, payload: ByteBuffer(bytes: response.protobuf())))
         if calls.isEmpty {
             lastActivity = uptimeNanos()
             if phase != .open { closeAfterWrites(context: context) }
         }
         resumeReadingIfPossible(context: context)
+    }
+
+    /// Metrics, and the access log line, of an answered call.
+    private func record(context: ChannelHandlerContext, streamID: UInt32, method: String, caller: String, status: StatusCode, seconds: Double) {
+        ServerMetrics.call(method: method, status: status, seconds: seconds, caller: core.security.authenticates ? caller : nil)
+        guard config.accessLog else { return }
+        var metadata: Logger.Metadata = [
+            "method": "\(method.clipped)", "status": "\(status.name)", "ms": "\(String(format: "%.3f", seconds * 1000))",
+            "peer": "\(context.channel.remoteAddress?.description ?? "unknown")", "stream": "\(streamID)",
+        ]
+        if core.security.authenticates { metadata["caller"] = "\(caller)" }
+        core.logger.info("call", metadata: metadata)
     }
 
     func write(context: ChannelHandlerContext, _ frame: Frame) {

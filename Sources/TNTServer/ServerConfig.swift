@@ -56,5 +56,24 @@ public struct ServerConfig: Sendable {
     public var reloadIntervalSeconds = 0
     public var decodeLimits = DecodeLimits()
 
+    // Security (docs/SECURITY.md): all off by default.
+    /// PEM certificate chain (leaf first) and key: TLS on the RPC port.
+    public var tlsCertificateChain: String?
+    public var tlsPrivateKey: String?
+    /// PEM CA certificates: clients must present a certificate signed by one (mutual TLS).
+    public var tlsClientCA: String?
+    /// The admin port speaks TLS too, with the RPC port's certificate (no client certificate asked).
+    public var adminTLS = false
+    /// The token file: calls other than Health need `authorization: Bearer <token>`.
+    public var authTokensFile: String?
+    /// One log line per answered call (method, status, duration, peer, caller).
+    public var accessLog = false
+
     public init() {}
+
+    /// A setting that cannot work, or settings that contradict each other.
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
 }

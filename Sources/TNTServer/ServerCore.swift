@@ -31,10 +31,13 @@ public final class ServerCore: @unchecked Sendable {
 
     /// The OpenBLAS kernels the workers run, chosen and checked before any of them starts.
     public let kernels: KernelSelection
+    /// TLS and token authentication.
+    public let security: ServerSecurity
 
     public init(config: ServerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        security = try ServerSecurity(config: config, logger: logger)
         let repository = try ModelRepository(directory: config.modelsDirectory)
         // The presets are checked too, so that a model added by a reload is covered.
         let configs = repository.models.values.compactMap { $0.weights?.config } + [.tntSmall, .tntBase]
@@ -231,9 +234,9 @@ public final class ServerCore: @unchecked Sendable {
 
     // MARK: Calls
 
-    /// Runs one call; `respond` is called exactly once, from any thread. Returns the Predict
-    /// call so that the connection can abandon it (cancel, deadline).
-    func dispatch(_ request: RequestEnvelope, deadline: UInt64?,
+    /// Runs one call of an authenticated `caller`; `respond` is called exactly once, from any
+    /// thread. Returns the Predict call so that the connection can abandon it (cancel, deadline).
+    func dispatch(_ request: RequestEnvelope, caller: Caller, deadline: UInt64?,
                   respond: @escaping @Sendable (ResponseEnvelope) -> Void) -> PredictCall? {
         @Sendable func answer(_ result: Result<[UInt8], RPCError>) {
             switch result {
@@ -247,13 +250,14 @@ public final class ServerCore: @unchecked Sendable {
                 answer(.success(try health(HealthCheckRequest(protobuf: request.payload)).protobuf()))
             case Method.listModels:
                 _ = try ListModelsRequest(protobuf: request.payload)
-                answer(.success(ListModelsResponse(models: serving.infos).protobuf()))
+                answer(.success(ListModelsResponse(models: serving.infos.filter { caller.mayCall($0.name) }).protobuf()))
             case Method.getModel:
                 let get = try GetModelRequest(protobuf: request.payload)
+                try permit(caller, get.name)
                 guard let model = serving.models[get.name] else { throw notFound(get.name) }
                 answer(.success(model.info.protobuf()))
             case Method.predict:
-                return try predict(PredictRequest(protobuf: request.payload), deadline: deadline) { answer($0.map { $0.protobuf() }) }
+                return try predict(PredictRequest(protobuf: request.payload), caller: caller, deadline: deadline) { answer($0.map { $0.protobuf() }) }
             default:
                 throw RPCError(.unimplemented, "method '\(request.method.clipped)' is not implemented; methods: \(Method.predict), \(Method.listModels), \(Method.getModel), \(Method.healthCheck)")
             }
@@ -267,6 +271,14 @@ public final class ServerCore: @unchecked Sendable {
         return nil
     }
 
+    /// PERMISSION_DENIED unless the caller's token lists the model. Checked before the model
+    /// is looked up, so that a token cannot learn which models exist beyond its own.
+    private func permit(_ caller: Caller, _ model: String) throws {
+        guard caller.mayCall(model) else {
+            throw RPCError(.permissionDenied, "the token '\(caller.name)' may not call model '\(model.clipped)'")
+        }
+    }
+
     private func notFound(_ name: String) -> RPCError {
         RPCError(.notFound, "model '\(name.clipped)' not found; models: \(serving.models.keys.sorted().joined(separator: ", "))")
     }
@@ -278,12 +290,13 @@ public final class ServerCore: @unchecked Sendable {
         return HealthCheckResponse(status: model.isReady && !isDraining ? .serving : .notServing)
     }
 
-    func predict(_ request: PredictRequest, deadline: UInt64?,
+    func predict(_ request: PredictRequest, caller: Caller = .anyone, deadline: UInt64?,
                  completion: @escaping @Sendable (Result<PredictResponse, RPCError>) -> Void) throws -> PredictCall {
         // A reload may retire the workers between the lookup and the enqueue: look up again.
         while true {
             let now = serving
             let name = request.model.isEmpty ? now.defaultModel ?? "" : request.model
+            if !name.isEmpty { try permit(caller, name) }
             guard let model = now.models[name] else {
                 throw request.model.isEmpty ? RPCError(.unavailable, "no model is ready to serve") : notFound(name)
             }

@@ -37,6 +37,9 @@ public final class TNTServer: Service, @unchecked Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let identity = core.security.tls {
+                        try TLSPipeline.add(to: channel, identity: identity, core: core, port: "rpc")
+                    }
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(core: core))
                 }
             }
@@ -52,18 +55,19 @@ public final class TNTServer: Service, @unchecked Sendable {
         let trimmer = MemoryReturn.start()
         defer { trimmer.cancel() }
 
-        // SIGHUP, and the optional poll, rescan the model repository.
+        // SIGHUP, and the optional poll, rescan the model repository and read the certificate
+        // and token files again.
         signal(SIGHUP, SIG_IGN)
         let reloads = DispatchQueue(label: "tnt-reload")
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: reloads)
-        hangup.setEventHandler { core.reload() }
+        hangup.setEventHandler { core.reload(); core.security.reload() }
         hangup.resume()
         // (A dispatch source must be resumed before it is released: create the timer only if used.)
         var poll: DispatchSourceTimer?
         if config.reloadIntervalSeconds > 0 {
             let timer = DispatchSource.makeTimerSource(queue: reloads)
             timer.schedule(deadline: .now() + .seconds(config.reloadIntervalSeconds), repeating: .seconds(config.reloadIntervalSeconds))
-            timer.setEventHandler { core.reload() }
+            timer.setEventHandler { core.reload(); core.security.reload() }
             timer.resume()
             poll = timer
         }

@@ -60,6 +60,14 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "Above 1 Mpx, most pixels an image may declare per encoded byte: decompression bombs (TNT_MAX_IMAGE_PIXELS_PER_BYTE; default 1024).")
     var maxImagePixelsPerByte: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (TNT_LOG_LEVEL; default info).") var logLevel: String?
+    @Option(help: "One log line per answered call: method, status, duration, peer, caller (TNT_ACCESS_LOG; default false).") var accessLog: Bool?
+    @Option(help: "PEM certificate chain, leaf first: TLS on the RPC port; reloaded on SIGHUP (TNT_TLS_CERT; default none).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert (TNT_TLS_KEY).") var tlsKey: String?
+    @Option(help: "PEM CA certificates: clients must present a certificate signed by one, mutual TLS (TNT_TLS_CLIENT_CA; default none).")
+    var tlsClientCa: String?
+    @Option(help: "The admin port speaks TLS with --tls-cert too, asking no client certificate (TNT_ADMIN_TLS; default false).") var adminTls: Bool?
+    @Option(help: "Token file, lines 'SHA256-HEX NAME MODELS': calls other than Health need 'authorization: Bearer <token>'; reloaded on SIGHUP (TNT_AUTH_TOKENS; default none).")
+    var authTokens: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -116,6 +124,16 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.decodeLimits.maxEncodedBytes = try pick(maxImageBytes, "TNT_MAX_IMAGE_BYTES", config.decodeLimits.maxEncodedBytes)
         config.decodeLimits.maxPixels = try pick(maxImagePixels, "TNT_MAX_IMAGE_PIXELS", config.decodeLimits.maxPixels)
         config.decodeLimits.maxPixelsPerByte = try pick(maxImagePixelsPerByte, "TNT_MAX_IMAGE_PIXELS_PER_BYTE", config.decodeLimits.maxPixelsPerByte)
+        config.accessLog = try pick(accessLog, "TNT_ACCESS_LOG", config.accessLog)
+        func path(_ flag: String?, _ variable: String) throws -> String? {
+            let value = try pick(flag, variable, "")
+            return value.isEmpty ? nil : value
+        }
+        config.tlsCertificateChain = try path(tlsCert, "TNT_TLS_CERT")
+        config.tlsPrivateKey = try path(tlsKey, "TNT_TLS_KEY")
+        config.tlsClientCA = try path(tlsClientCa, "TNT_TLS_CLIENT_CA")
+        config.adminTLS = try pick(adminTls, "TNT_ADMIN_TLS", config.adminTLS)
+        config.authTokensFile = try path(authTokens, "TNT_AUTH_TOKENS")
         for (name, value) in [("workers", config.workers), ("blas-threads", config.threadsPerWorker), ("max-batch", config.maxBatch),
                               ("queue-size", config.queueSize), ("max-frame-bytes", config.maxFrameSize),
                               ("max-calls-per-connection", config.maxConcurrentCallsPerConnection),
@@ -162,6 +180,8 @@ struct TNTServerCommand: AsyncParsableCommand {
             "max_image_bytes": "\(config.decodeLimits.maxEncodedBytes)", "max_image_pixels": "\(config.decodeLimits.maxPixels)",
             "max_image_pixels_per_byte": "\(config.decodeLimits.maxPixelsPerByte)",
             "log_level": "\(level)", "log_format": "\(format)", "from_config_file": "\(fromFile.sorted())",
+            "tls_cert": "\(config.tlsCertificateChain ?? "none")", "tls_client_ca": "\(config.tlsClientCA ?? "none")",
+            "admin_tls": "\(config.adminTLS)", "auth_tokens": "\(config.authTokensFile ?? "none")", "access_log": "\(config.accessLog)",
         ])
         let host = config.host
         let server = try TNTServer(config: config, logger: logger, metrics: { registry.emitToString() }) { address, admin in

@@ -12,7 +12,7 @@ struct BenchRPCCommand: AsyncParsableCommand {
 
     enum BenchMethod: String, ExpressibleByArgument { case health, predict }
 
-    @Option(help: "The server, HOST:PORT.") var server: String
+    @OptionGroup var server: ServerOptions
     @Option(help: "health or predict.") var method: BenchMethod = .health
     @Option(help: "Connections, shared round robin by the callers.") var connections = 1
     @Option(help: "Callers, each with one call in flight at a time.") var concurrency = 1
@@ -24,7 +24,7 @@ struct BenchRPCCommand: AsyncParsableCommand {
     func run() async throws {
         guard concurrency > 0, connections > 0 else { throw ValidationError("--concurrency and --connections must be positive") }
         var clients: [TNTClient] = []
-        for _ in 0..<connections { clients.append(try await TNTClient.connect(server)) }
+        for _ in 0..<connections { clients.append(try await server.connect()) }
         let payload = try await requestPayload(clients[0])
         let method = self.method == .health ? Method.healthCheck : Method.predict
         let calls = clients

@@ -9,7 +9,7 @@ struct PredictCommand: AsyncParsableCommand {
         abstract: "Classify images with a running tnt-server: class ids, scores, label names per file."
     )
 
-    @Option(help: "The server, HOST:PORT.") var server: String
+    @OptionGroup var server: ServerOptions
     @Option(help: "Model name; the server's default when absent.") var model = ""
     @Option(help: "Classes per image.") var topK = 5
     @Option(help: "Deadline per call in seconds.") var timeout: Double?
@@ -17,7 +17,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Argument(help: "PNG or JPEG files.") var images: [String]
 
     func run() async throws {
-        let client = try await TNTClient.connect(server)
+        let client = try await server.connect()
         var inputs: [PredictInput] = []
         for path in images {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
@@ -27,6 +27,26 @@ struct PredictCommand: AsyncParsableCommand {
                                                 options: CallOptions(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }))
         await client.close()
         printResults(response.results, files: images, json: json)
+    }
+}
+
+/// Where the server is and how to reach it: its address, TLS, a token.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "The server, HOST:PORT.") var server: String
+    @Flag(help: "Connect with TLS, trusting the system's CAs (implied by --tls-ca and --tls-cert).") var tls = false
+    @Option(name: .customLong("tls-ca"), help: "PEM file of the CAs the server's certificate must be signed by.") var tlsCA: String?
+    @Option(help: "PEM client certificate chain, for servers that require one (mutual TLS).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "The name the server's certificate must carry; the host of --server when absent.") var tlsServerName: String?
+    @Option(help: "Token sent as 'authorization: Bearer <token>' (or TNT_TOKEN).") var token: String?
+
+    var tlsOptions: TLSOptions? {
+        guard tls || tlsCA != nil || tlsCert != nil || tlsKey != nil || tlsServerName != nil else { return nil }
+        return TLSOptions(trustRoots: tlsCA, certificateChain: tlsCert, privateKey: tlsKey, serverName: tlsServerName)
+    }
+
+    func connect(retry: RetryPolicy = RetryPolicy()) async throws -> TNTClient {
+        try await TNTClient.connect(server, retry: retry, tls: tlsOptions, token: (token ?? ProcessInfo.processInfo.environment["TNT_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 })
     }
 }
 
@@ -55,14 +75,14 @@ struct HealthCommand: AsyncParsableCommand {
         abstract: "Ask a server's health; exits 0 only when SERVING (usable as a container probe)."
     )
 
-    @Option(help: "The server, HOST:PORT.") var server: String
+    @OptionGroup var server: ServerOptions
     @Option(help: "A model name; the whole server when empty.") var service = ""
     @Option(help: "Seconds to wait for the answer.") var timeout = 3.0
 
     func run() async throws {
         let status: HealthCheckResponse.ServingStatus
         do {
-            let client = try await TNTClient.connect(server, retry: .none)
+            let client = try await server.connect(retry: .none)
             status = try await client.health(service: service, options: CallOptions(timeout: .milliseconds(Int64(timeout * 1000))))
             await client.close()
         } catch {
@@ -77,10 +97,10 @@ struct HealthCommand: AsyncParsableCommand {
 struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "models", abstract: "List a server's models.")
 
-    @Option(help: "The server, HOST:PORT.") var server: String
+    @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let client = try await TNTClient.connect(server)
+        let client = try await server.connect()
         for model in try await client.listModels() {
             let reason = model.stateReason.isEmpty ? "" : " (\(model.stateReason))"
             print("\(model.name)\t\(model.architecture)\t\(model.inputShape)\t\(model.classes) classes\t\(model.parameters) parameters\t\(model.state)\(reason)")
