@@ -1,6 +1,9 @@
 /* predict: classify images with a TNTServe server; prints PaddleClas-style JSON, one object
  * per file (class_ids, file_name, label_names, scores).
- *   predict HOST:PORT [--model NAME] [--top-k K] [--timeout-ms MS] IMAGE... */
+ *   predict HOST:PORT [--model NAME] [--top-k K] [--timeout-ms MS]
+ *           [--tls] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]
+ *           [--token TOKEN] IMAGE...
+ * The token may also come from TNT_TOKEN. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +23,8 @@ static void print_json_string(const char *s) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s HOST:PORT [--model NAME] [--top-k K] [--timeout-ms MS] IMAGE...\n", argv[0]);
+        fprintf(stderr, "usage: %s HOST:PORT [--model NAME] [--top-k K] [--timeout-ms MS] [--tls] [--tls-ca FILE]\n"
+                        "       [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME] [--token TOKEN] IMAGE...\n", argv[0]);
         return 2;
     }
     char host[256];
@@ -31,8 +35,16 @@ int main(int argc, char **argv) {
     const char *model = "";
     int top_k = 5, first = 2;
     tnt_client_params params = tnt_client_default_params();
+    const char *token = getenv("TNT_TOKEN");
+    params.token = token && *token ? token : NULL;
     while (first + 1 < argc && strncmp(argv[first], "--", 2) == 0) {
+        if (!strcmp(argv[first], "--tls")) { params.tls = 1; first++; continue; }
         if (!strcmp(argv[first], "--model")) model = argv[first + 1];
+        else if (!strcmp(argv[first], "--tls-ca")) params.tls_ca_file = argv[first + 1];
+        else if (!strcmp(argv[first], "--tls-cert")) params.tls_cert_file = argv[first + 1];
+        else if (!strcmp(argv[first], "--tls-key")) params.tls_key_file = argv[first + 1];
+        else if (!strcmp(argv[first], "--tls-server-name")) params.tls_server_name = argv[first + 1];
+        else if (!strcmp(argv[first], "--token")) params.token = argv[first + 1];
         else if (!strcmp(argv[first], "--top-k")) top_k = atoi(argv[first + 1]);
         else if (!strcmp(argv[first], "--timeout-ms")) params.timeout_ms = atoi(argv[first + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[first]); return 2; }

@@ -50,11 +50,13 @@ enum {
     TNT_INVALID_ARGUMENT = 3,
     TNT_DEADLINE_EXCEEDED = 4,
     TNT_NOT_FOUND = 5,
+    TNT_PERMISSION_DENIED = 7,
     TNT_RESOURCE_EXHAUSTED = 8,
     TNT_FAILED_PRECONDITION = 9,
     TNT_UNIMPLEMENTED = 12,
     TNT_INTERNAL = 13,
     TNT_UNAVAILABLE = 14,
+    TNT_UNAUTHENTICATED = 16,
 };
 
 typedef struct tnt_client tnt_client;
@@ -62,6 +64,14 @@ typedef struct tnt_client tnt_client;
 typedef struct {
     int timeout_ms;          /* connect and per-call timeout; 0 = wait forever (default 30000) */
     uint32_t max_frame_size; /* largest answer accepted (default 16 MiB) */
+    /* TLS (docs/SECURITY.md), when the library is built with OpenSSL (libssl-dev present);
+     * without it, asking for TLS fails with TNT_UNAVAILABLE and a message saying so. */
+    int tls;                     /* 1: TLS; implied by tls_ca_file or tls_cert_file */
+    const char *tls_ca_file;     /* PEM CAs the server's certificate must be signed by; NULL: the system's */
+    const char *tls_cert_file;   /* PEM client certificate chain, for mutual TLS */
+    const char *tls_key_file;    /* PEM key of tls_cert_file */
+    const char *tls_server_name; /* the name the server's certificate must carry; NULL: host */
+    const char *token;           /* sent with every call as "authorization: Bearer <token>" */
 } tnt_client_params;
 
 /* One input's result. */

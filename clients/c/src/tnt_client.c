@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport.h"
 #include "tnt/v1/classifier.pb-c.h"
 #include "tnt/v1/health.pb-c.h"
 #include "tnt/v1/rpc.pb-c.h"
@@ -25,13 +26,14 @@ enum { HEADER_SIZE = 12, FRAME_REQUEST = 1, FRAME_RESPONSE = 2, FRAME_PING = 4, 
 
 struct tnt_client {
     int fd;
+    tnt_tls *tls; /* NULL for plaintext */
     tnt_client_params params;
     uint32_t next_stream;
     char error[512];
 };
 
 tnt_client_params tnt_client_default_params(void) {
-    tnt_client_params p = {30000, 16u << 20};
+    tnt_client_params p = {.timeout_ms = 30000, .max_frame_size = 16u << 20};
     return p;
 }
 
@@ -70,37 +72,57 @@ static int wait_ready(int fd, short events, long long deadline) {
     }
 }
 
-static int write_all(tnt_client *c, const uint8_t *data, size_t size, long long deadline) {
+/* One send or receive on the socket or through TLS: >0 bytes; 0 would block (*want set);
+ * -1 failed (message in c->error); -2 closed by the server. */
+static long transfer(tnt_client *c, int sending, uint8_t *data, size_t size, short *want) {
+    if (c->tls) {
+        return sending ? tnt_tls_send(c->tls, data, size, want, c->error, sizeof c->error)
+                       : tnt_tls_recv(c->tls, data, size, want, c->error, sizeof c->error);
+    }
+    ssize_t n = sending ? send(c->fd, data, size, MSG_NOSIGNAL) : recv(c->fd, data, size, 0);
+    if (n > 0) return n;
+    if (n == 0) return -2;
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+        *want = sending ? POLLOUT : POLLIN;
+        return 0;
+    }
+    fail(c, TNT_UNAVAILABLE, "%s", strerror(errno));
+    return -1;
+}
+
+/* Moves all `size` bytes, waiting for the socket when it would block (TLS may need to read
+ * to write, and holds bytes already read: it is asked before the socket is polled). */
+static int transfer_all(tnt_client *c, int sending, uint8_t *data, size_t size, long long deadline) {
     while (size > 0) {
-        int ready = wait_ready(c->fd, POLLOUT, deadline);
-        if (ready == 0) return fail(c, TNT_DEADLINE_EXCEEDED, "timed out sending");
-        if (ready < 0) return fail(c, TNT_UNAVAILABLE, "poll: %s", strerror(errno));
-        ssize_t n = send(c->fd, data, size, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return fail(c, TNT_UNAVAILABLE, "connection lost while sending: %s", strerror(errno));
+        short want = 0;
+        long n = transfer(c, sending, data, size, &want);
+        if (n > 0) {
+            data += n;
+            size -= (size_t)n;
+            continue;
         }
-        data += n;
-        size -= (size_t)n;
+        if (n == -2) return fail(c, TNT_UNAVAILABLE, "connection closed by the server");
+        if (n < 0) {
+            char reason[sizeof c->error];
+            snprintf(reason, sizeof reason, "%s", c->error);
+            return fail(c, TNT_UNAVAILABLE, "connection lost while %s: %.400s", sending ? "sending" : "reading", reason);
+        }
+        int ready = wait_ready(c->fd, want, deadline);
+        if (ready == 0) {
+            return sending ? fail(c, TNT_DEADLINE_EXCEEDED, "timed out sending")
+                           : fail(c, TNT_DEADLINE_EXCEEDED, "no answer within %d ms", c->params.timeout_ms);
+        }
+        if (ready < 0) return fail(c, TNT_UNAVAILABLE, "poll: %s", strerror(errno));
     }
     return TNT_OK;
 }
 
+static int write_all(tnt_client *c, const uint8_t *data, size_t size, long long deadline) {
+    return transfer_all(c, 1, (uint8_t *)data, size, deadline);
+}
+
 static int read_all(tnt_client *c, uint8_t *data, size_t size, long long deadline) {
-    while (size > 0) {
-        int ready = wait_ready(c->fd, POLLIN, deadline);
-        if (ready == 0) return fail(c, TNT_DEADLINE_EXCEEDED, "no answer within %d ms", c->params.timeout_ms);
-        if (ready < 0) return fail(c, TNT_UNAVAILABLE, "poll: %s", strerror(errno));
-        ssize_t n = recv(c->fd, data, size, 0);
-        if (n == 0) return fail(c, TNT_UNAVAILABLE, "connection closed by the server");
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return fail(c, TNT_UNAVAILABLE, "connection lost: %s", strerror(errno));
-        }
-        data += n;
-        size -= (size_t)n;
-    }
-    return TNT_OK;
+    return transfer_all(c, 0, data, size, deadline);
 }
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -159,14 +181,49 @@ int tnt_client_connect(const char *host, int port, const tnt_client_params *para
     }
     freeaddrinfo(addresses);
     if (c->fd < 0) return status;
+    if (c->params.tls || c->params.tls_ca_file || c->params.tls_cert_file) {
+        char reason[400];
+        c->tls = tnt_tls_connect(c->fd, &c->params, host, deadline, wait_ready, reason, sizeof reason);
+        if (!c->tls) return fail(c, TNT_UNAVAILABLE, "cannot connect to %s:%d: %s", host, port, reason);
+    }
 
     uint8_t preface[8];
     status = write_all(c, PREFACE, sizeof PREFACE, deadline);
+    /* Under mutual TLS 1.3 a refused client certificate shows here, at the first read. */
     if (status == TNT_OK) status = read_all(c, preface, sizeof preface, deadline);
-    if (status != TNT_OK) return status;
+    if (status != TNT_OK) {
+        if (c->tls) {
+            char reason[sizeof c->error];
+            snprintf(reason, sizeof reason, "%s", c->error);
+            return fail(c, status, "cannot connect to %s:%d: %.400s", host, port, reason);
+        }
+        return status;
+    }
     if (memcmp(preface, PREFACE, sizeof preface) != 0) return fail(c, TNT_UNAVAILABLE, "%s:%d is not a TNTServe server", host, port);
     c->error[0] = 0;
     return TNT_OK;
+}
+
+/* The connection failed while sending: a server that closes it says why in a GOAWAY first
+ * (a plaintext client on a TLS port, a server shutting down). Reads it if it is there. */
+static int goaway_reason(tnt_client *c) {
+    char lost[sizeof c->error];
+    snprintf(lost, sizeof lost, "%s", c->error);
+    uint8_t header[HEADER_SIZE];
+    long long soon = now_ms() + 200;
+    if (read_all(c, header, HEADER_SIZE, soon) == TNT_OK && header[4] == FRAME_GOAWAY && get32(header) <= 4096) {
+        uint8_t body[4096];
+        uint32_t length = get32(header);
+        if (read_all(c, body, length, soon) == TNT_OK) {
+            Tnt__V1__GoAway *goaway = tnt__v1__go_away__unpack(NULL, length, body);
+            if (goaway) {
+                fail(c, TNT_UNAVAILABLE, "not processed: server sent GOAWAY: %.400s", goaway->message);
+                tnt__v1__go_away__free_unpacked(goaway, NULL);
+                return TNT_UNAVAILABLE;
+            }
+        }
+    }
+    return fail(c, TNT_UNAVAILABLE, "%s", lost);
 }
 
 /* One call: sends `request` (packed method message) and fills *payload with the OK answer's
@@ -184,6 +241,19 @@ static int call(tnt_client *c, const char *method, const uint8_t *request, size_
     envelope.timeout_us = (uint64_t)c->params.timeout_ms * 1000;
     envelope.payload.data = (uint8_t *)request;
     envelope.payload.len = request_size;
+    char bearer[600];
+    Tnt__V1__MetadataEntry authorization;
+    Tnt__V1__MetadataEntry *metadata[1] = {&authorization};
+    if (c->params.token) {
+        if (snprintf(bearer, sizeof bearer, "Bearer %s", c->params.token) >= (int)sizeof bearer) {
+            return fail(c, TNT_INVALID_ARGUMENT, "token longer than %zu bytes", sizeof bearer - 8);
+        }
+        tnt__v1__metadata_entry__init(&authorization);
+        authorization.key = "authorization";
+        authorization.value = bearer;
+        envelope.n_metadata = 1;
+        envelope.metadata = metadata;
+    }
     size_t size = tnt__v1__request_envelope__get_packed_size(&envelope);
     uint8_t *frame = malloc(size ? size : 1);
     if (!frame) return fail(c, TNT_INTERNAL, "out of memory");
@@ -191,6 +261,7 @@ static int call(tnt_client *c, const char *method, const uint8_t *request, size_
     uint32_t stream = c->next_stream++;
     int status = write_frame(c, FRAME_REQUEST, stream, frame, size, deadline);
     free(frame);
+    if (status == TNT_UNAVAILABLE) return goaway_reason(c);
     if (status != TNT_OK) return status;
 
     for (;;) {
@@ -329,6 +400,7 @@ void tnt_classification_free(tnt_classification *result) {
 
 void tnt_client_close(tnt_client *client) {
     if (!client) return;
+    tnt_tls_free(client->tls);
     if (client->fd >= 0) close(client->fd);
     free(client);
 }

@@ -1,9 +1,10 @@
 """Command line mirroring `tnt`: predict, models, health."""
 import argparse
 import json
+import os
 import sys
 
-from .client import Client, RPCError
+from .client import Client, RPCError, tls_context
 from .proto import models_pb2
 
 
@@ -23,15 +24,24 @@ def main(argv=None):
     health.add_argument("--server", required=True)
     health.add_argument("--service", default="")
     health.add_argument("--timeout", type=float, default=3.0)
+    for command in (predict, models, health):
+        command.add_argument("--tls", action="store_true", help="TLS, trusting the system's CAs (implied by --tls-ca, --tls-cert)")
+        command.add_argument("--tls-ca", help="PEM file of the CAs the server's certificate must be signed by")
+        command.add_argument("--tls-cert", help="PEM client certificate (mutual TLS)")
+        command.add_argument("--tls-key", help="PEM key of --tls-cert")
+        command.add_argument("--tls-server-name", help="the name the server's certificate must carry")
+        command.add_argument("--token", default=os.environ.get("TNT_TOKEN") or None, help="sent as 'authorization: Bearer <token>' (or TNT_TOKEN)")
     args = parser.parse_args(argv)
+    tls = tls_context(args.tls_ca, args.tls_cert, args.tls_key) if args.tls or args.tls_ca or args.tls_cert else None
+    connection = dict(tls=tls, server_name=args.tls_server_name, token=args.token)
 
     try:
         if args.command == "health":
-            with Client(args.server, timeout=args.timeout) as client:
+            with Client(args.server, timeout=args.timeout, **connection) as client:
                 status = client.health(args.service)
             print(status)
             return 0 if status == "SERVING" else 1
-        with Client(args.server) as client:
+        with Client(args.server, **connection) as client:
             if args.command == "models":
                 for m in client.models():
                     state = models_pb2.ModelInfo.State.Name(m.state).removeprefix("STATE_").lower()
