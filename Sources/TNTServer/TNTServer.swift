@@ -30,6 +30,28 @@ public final class TNTServer: Service, @unchecked Sendable {
     public func run() async throws {
         let core = self.core
         let config = core.config
+        // SIGHUP, and the optional poll, rescan the model repository and read the certificate
+        // and token files again. Set up before the port is announced: a SIGHUP sent as soon as
+        // the server says it listens must not be lost.
+        signal(SIGHUP, SIG_IGN)
+        let reloads = DispatchQueue(label: "tnt-reload")
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: reloads)
+        hangup.setEventHandler { core.reload(); core.security.reload() }
+        hangup.resume()
+        // (A dispatch source must be resumed before it is released: create the timer only if used.)
+        var poll: DispatchSourceTimer?
+        if config.reloadIntervalSeconds > 0 {
+            let timer = DispatchSource.makeTimerSource(queue: reloads)
+            timer.schedule(deadline: .now() + .seconds(config.reloadIntervalSeconds), repeating: .seconds(config.reloadIntervalSeconds))
+            timer.setEventHandler { core.reload(); core.security.reload() }
+            timer.resume()
+            poll = timer
+        }
+        defer {
+            hangup.cancel()
+            poll?.cancel()
+        }
+
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -54,27 +76,6 @@ public final class TNTServer: Service, @unchecked Sendable {
 
         let trimmer = MemoryReturn.start()
         defer { trimmer.cancel() }
-
-        // SIGHUP, and the optional poll, rescan the model repository and read the certificate
-        // and token files again.
-        signal(SIGHUP, SIG_IGN)
-        let reloads = DispatchQueue(label: "tnt-reload")
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: reloads)
-        hangup.setEventHandler { core.reload(); core.security.reload() }
-        hangup.resume()
-        // (A dispatch source must be resumed before it is released: create the timer only if used.)
-        var poll: DispatchSourceTimer?
-        if config.reloadIntervalSeconds > 0 {
-            let timer = DispatchSource.makeTimerSource(queue: reloads)
-            timer.schedule(deadline: .now() + .seconds(config.reloadIntervalSeconds), repeating: .seconds(config.reloadIntervalSeconds))
-            timer.setEventHandler { core.reload(); core.security.reload() }
-            timer.resume()
-            poll = timer
-        }
-        defer {
-            hangup.cancel()
-            poll?.cancel()
-        }
 
         try? await gracefulShutdown()
 
