@@ -35,5 +35,7 @@ ENV TNT_HOST=0.0.0.0 \
 VOLUME ["/models"]
 EXPOSE 50051 8080
 USER 10001:10001
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["tnt", "health", "--server", "127.0.0.1:50051"]
+# The admin port's /readyz: it needs no token and no client certificate, whatever the RPC
+# port requires (docs/SECURITY.md); TNT_ADMIN_TLS=true makes the probe speak TLS too.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["tnt", "ready", "--admin", "127.0.0.1:8080"]
 ENTRYPOINT ["tnt-server"]

@@ -94,8 +94,9 @@ let package = Package(
         .executableTarget(
             name: "tnt",
             dependencies: [
-                "TNTModel", "TNTImage", "TNTClient", "TNTProtocol", "TNTServer", "TNTTLS", "COpenBLAS",
+                "TNTModel", "TNTImage", "TNTClient", "TNTProtocol", "TNTServer", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
 

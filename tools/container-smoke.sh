@@ -66,9 +66,9 @@ $tnt predict --server 127.0.0.1:$port --top-k 3 Tests/TNTImageTests/Fixtures/pip
 echo "readyz: $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$admin/readyz)"
 curl -s http://127.0.0.1:$admin/metrics | grep -c '^tnt_' | sed 's/^/metrics lines: /'
 # The image's HEALTHCHECK command, run inside the image (a static Swift binary needs /proc).
-check=$(unshare -m --fork sh -c "mount -t proc proc '$mnt/proc' && chroot --userspec=10001:10001 '$mnt' /usr/local/bin/tnt health --server 127.0.0.1:$port")
+check=$(unshare -m --fork sh -c "mount -t proc proc '$mnt/proc' && chroot --userspec=10001:10001 '$mnt' /usr/local/bin/tnt ready --admin 127.0.0.1:$admin")
 echo "HEALTHCHECK inside the image: $check"
-[ "$check" = "SERVING" ]
+[ "$check" = "HTTP/1.1 200 OK" ]
 pkill -TERM -f "^/usr/local/bin/tnt-server" || kill -TERM $server
 wait $server && echo "tnt-server exited 0 after SIGTERM"
 grep -c '"level":"info"' "$work/server.err" | sed 's/^/JSON log lines: /'

@@ -217,6 +217,11 @@ def test_tokens_missing_unknown_allowed_and_forbidden(guarded, pki):
         urllib.request.urlopen(f"http://{process.admin}/metrics", timeout=10)
     log = process.log.read_text()
     assert "caller=alice" in log and "status=PERMISSION_DENIED" in log
+    # The container's probe reads /readyz on the admin port: TLS there needs --tls (or TNT_ADMIN_TLS).
+    ready = subprocess.run([TNT, "ready", "--admin", process.admin, "--tls", "true"], capture_output=True, text=True, timeout=30)
+    assert ready.returncode == 0 and ready.stdout.startswith("HTTP/1.1 200"), ready.stdout + ready.stderr
+    plain = subprocess.run([TNT, "ready", "--admin", process.admin, "--tls", "false"], capture_output=True, text=True, timeout=30)
+    assert plain.returncode == 1 and "NOT READY" in plain.stdout
 
 
 def test_certificate_and_tokens_rotate_under_a_stream_of_calls(guarded, pki, tmp_path):
