@@ -73,9 +73,35 @@ extension ConnectionHandler {
 
     /// Writes and flushes `bytes`, counting them until the socket has taken them. A peer
     /// whose unread answers pass the connection's buffer limit is not reading: it is closed.
+    /// Answers given while buffered frames are handled (quick calls, refusals) are gathered and
+    /// written together when the loop ends: one write and one flush (and under TLS one record)
+    /// for many small answers instead of one each.
     func write(context: ChannelHandlerContext, _ bytes: ByteBuffer) {
         let count = bytes.readableBytes
         unwrittenBytes += count
+        if processing {
+            if gatheredAnswers == nil {
+                gatheredAnswers = bytes
+            } else {
+                var more = bytes
+                gatheredAnswers!.writeBuffer(&more)
+            }
+            gatheredBytes += count
+            return
+        }
+        send(context: context, bytes, counted: count)
+    }
+
+    /// Writes the answers gathered while handling frames.
+    func writeGatheredAnswers(context: ChannelHandlerContext) {
+        guard let answers = gatheredAnswers else { return }
+        gatheredAnswers = nil
+        let count = gatheredBytes
+        gatheredBytes = 0
+        send(context: context, answers, counted: count)
+    }
+
+    private func send(context: ChannelHandlerContext, _ bytes: ByteBuffer, counted count: Int) {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenComplete { [self] _ in
             unwrittenBytes -= count

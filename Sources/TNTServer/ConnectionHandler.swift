@@ -50,6 +50,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     var unwrittenBytes = 0
     var pendingRead = false
     var processing = false
+    var gatheredAnswers: ByteBuffer?
+    var gatheredBytes = 0
     var frameTimer: Scheduled<Void>?
     var writeStallTimer: Scheduled<Void>?
     var idleTimer: Scheduled<Void>?
@@ -134,6 +136,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             core.logger.warning("closing connection after an error", metadata: ["error": "\(error)"])
             context.close(promise: nil)
         }
+        writeGatheredAnswers(context: context)
         inboundConsumed(context: context, progressed: progressed)
         accountBuffered()
     }
@@ -294,6 +297,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func closeAfterWrites(context: ChannelHandlerContext) {
         guard !closing else { return }
         closing = true
+        writeGatheredAnswers(context: context)
         let flushed = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: flushed)
         flushed.futureResult.whenComplete { _ in context.close(promise: nil) }

@@ -7,13 +7,18 @@ import TNTProtocol
 struct BenchRPCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rpc",
-        abstract: "Load a running server: calls/s and p50/p90/p99 latency for Health or single-input Predict calls."
+        abstract: "Load a running server: calls/s and p50/p90/p99 latency for Health or single-input Predict calls, or the transfer rate of large calls."
     )
 
-    enum BenchMethod: String, ExpressibleByArgument { case health, predict }
+    /// `transfer`: a Predict of one [3, 224, 224] float32 tensor (602,112 bytes of data) to a
+    /// model with another input size. The server receives and decodes the whole message, then
+    /// refuses it (INVALID_ARGUMENT, shape): the connection's and protocol's cost of a large
+    /// call, without the forward pass.
+    enum BenchMethod: String, ExpressibleByArgument { case health, predict, transfer }
 
     @OptionGroup var server: ServerOptions
-    @Option(help: "health or predict.") var method: BenchMethod = .health
+    @Option(help: "health, predict or transfer (a 602 KB tensor refused after it is read: needs a model whose input is not 224x224).")
+    var method: BenchMethod = .health
     @Option(help: "Connections, shared round robin by the callers.") var connections = 1
     @Option(help: "Callers, each with one call in flight at a time.") var concurrency = 1
     @Option(help: "Seconds of load after a one-second warm-up.") var seconds = 5.0
@@ -27,13 +32,16 @@ struct BenchRPCCommand: AsyncParsableCommand {
         for _ in 0..<connections { clients.append(try await server.connect()) }
         let payload = try await requestPayload(clients[0])
         let method = self.method == .health ? Method.healthCheck : Method.predict
+        let expected: StatusCode = self.method == .transfer ? .invalidArgument : .ok
         let calls = clients
-        _ = try await load(calls, method, payload, seconds: 1)  // warm-up
-        let (latencies, completedInWindow) = try await load(calls, method, payload, seconds: seconds)
+        _ = try await load(calls, method, payload, expected, seconds: 1)  // warm-up
+        let (latencies, completedInWindow) = try await load(calls, method, payload, expected, seconds: seconds)
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
-        print(String(format: "%@ × %d callers on %d connections: %d calls completed in %.1f s = %.1f calls/s; latency ms p50 %.2f, p90 %.2f, p99 %.2f",
-                     self.method.rawValue, concurrency, connections, completedInWindow, seconds, Double(completedInWindow) / seconds,
+        let rate = Double(completedInWindow) / seconds
+        let megabytes = self.method == .transfer ? String(format: " = %.1f MB/s of requests", rate * Double(payload.count) / 1e6) : ""
+        print(String(format: "%@ × %d callers on %d connections: %d calls completed in %.1f s = %.1f calls/s%@; latency ms p50 %.2f, p90 %.2f, p99 %.2f",
+                     self.method.rawValue, concurrency, connections, completedInWindow, seconds, rate, megabytes,
                      percentile(0.5), percentile(0.9), percentile(0.99)))
         for client in clients { await client.close() }
     }
@@ -42,6 +50,10 @@ struct BenchRPCCommand: AsyncParsableCommand {
         switch method {
         case .health:
             return HealthCheckRequest().protobuf()
+        case .transfer:
+            var rng = SplitMix64(seed: 3)
+            let shape = [3, 224, 224]
+            return PredictRequest(model: model, inputs: [.tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })]).protobuf()
         case .predict:
             if let image {
                 guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read '\(image)'") }
@@ -61,7 +73,8 @@ struct BenchRPCCommand: AsyncParsableCommand {
     /// `concurrency` callers, each looping one call at a time until `seconds` pass. Returns
     /// every latency and how many calls completed inside the window (the throughput's count:
     /// calls still running at the end would otherwise stretch the window).
-    private func load(_ clients: [TNTClient], _ method: String, _ payload: [UInt8], seconds: Double) async throws -> ([Double], Int) {
+    private func load(_ clients: [TNTClient], _ method: String, _ payload: [UInt8], _ expected: StatusCode,
+                      seconds: Double) async throws -> ([Double], Int) {
         let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         return try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
             for caller in 0..<concurrency {
@@ -71,7 +84,11 @@ struct BenchRPCCommand: AsyncParsableCommand {
                     var inWindow = 0
                     while ContinuousClock.now < end {
                         let t0 = ContinuousClock.now
-                        _ = try await client.call(method, payload)
+                        do {
+                            _ = try await client.call(method, payload)
+                            guard expected == .ok else { throw ValidationError("a transfer call was computed: give a model whose input is not 224x224") }
+                        } catch let error as RPCError where error.code == expected && expected != .ok {
+                        }
                         let t1 = ContinuousClock.now
                         if t1 <= end { inWindow += 1 }
                         mine.append((t1 - t0) / .seconds(1))
