@@ -307,3 +307,13 @@ def test_bad_tls_settings_stop_the_server_with_a_reason(tmp_path, pki):
     with pytest.raises(AssertionError):
         start_server(tmp_path / "repo", "--auth-tokens", str(bad), log=tmp_path / "server.log")
     assert "line 1" in (tmp_path / "server.log").read_text() and "not the token" in (tmp_path / "server.log").read_text()
+
+
+def test_c_client_built_without_openssl_says_so(servers, pki, tmp_path):
+    build = tmp_path / "c-plain"
+    subprocess.run(["make", "-s", "-C", C_DIR, "TLS=0", f"BUILD={build}"], check=True)
+    predict = str(build / "predict")
+    done = subprocess.run([predict, servers["tls"][1], "--tls-ca", pki["ca"], IMAGE], capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "built without TLS" in done.stderr, done.stderr
+    plain = subprocess.run([predict, servers["plain"][1], IMAGE], capture_output=True, text=True, timeout=30)
+    assert plain.returncode == 0 and json.loads(plain.stdout), plain.stderr
