@@ -11,9 +11,10 @@ public final class Connection: Sendable {
     private let handler: NIOLoopBound<ClientHandler>
     private let status: ConnectionStatus
 
-    /// Connects and sends the preface; the server's preface is checked as it arrives. With
-    /// `tls`, returns once the server's first bytes arrive, so that a refused handshake (a
-    /// certificate either side does not accept) fails here, with its reason.
+    /// Connects and sends the preface; returns once the server's first bytes arrive, so that a
+    /// connection the server never took (a listener closing with it in its backlog) or a
+    /// refused TLS handshake (a certificate either side does not accept) fails here, with its
+    /// reason, and no call is sent on it. The server's preface is checked as it arrives.
     public static func connect(host: String, port: Int, maxFrameSize: Int = 16 << 20, tls: TLSOptions? = nil,
                                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Connection {
         try await connect(host: host, port: port, maxFrameSize: maxFrameSize, tls: tls.map(ClientTLS.init), group: group)
@@ -26,20 +27,20 @@ public final class Connection: Sendable {
         let loop = group.next()
         let handler = try await loop.submit { NIOLoopBound(ClientHandler(eventLoop: loop), eventLoop: loop) }.get()
         let status = try await loop.submit { handler.value.status }.get()
-        let outcome = tls.map { TLSConnectionOutcome(eventLoop: loop, host: $0.serverName ?? host) }
+        let outcome = ConnectionOutcome(eventLoop: loop, host: tls?.serverName ?? host)
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    if let tls, let outcome {
+                    if let tls {
                         try sync.addHandler(PlaintextServerDetector(outcome: outcome))
                         // An IP address is not a name: NIOSSL then checks the certificate's IP addresses.
                         let name = tls.serverName ?? ((try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil)
                         try sync.addHandler(NIOSSLClientHandler.verifying(context: tls.context, serverHostname: name, outcome: outcome))
-                        try sync.addHandler(TLSReadyWatch(outcome: outcome))
                     }
+                    try sync.addHandler(ServerPrefaceWatch(outcome: outcome))
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
                     try sync.addHandler(handler.value)
                 }
@@ -48,16 +49,14 @@ public final class Connection: Sendable {
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
         } catch {
-            outcome?.ready.fail(error)
+            outcome.ready.fail(error)
             throw error
         }
-        if let outcome {
-            do {
-                try await outcome.ready.futureResult.get()
-            } catch {
-                try? await channel.close()
-                throw error
-            }
+        do {
+            try await outcome.ready.futureResult.get()
+        } catch {
+            try? await channel.close()
+            throw error
         }
         return Connection(channel: channel, handler: handler, status: status)
     }

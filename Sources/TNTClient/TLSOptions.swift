@@ -68,12 +68,17 @@ struct ClientTLS: Sendable {
         context = try options.makeContext()
         serverName = options.serverName
     }
+
+    init(context: NIOSSLContext, serverName: String?) {
+        self.context = context
+        self.serverName = serverName
+    }
 }
 
-/// Whether a TLS connection got as far as the server's first bytes (its preface, sent once
-/// the handshake, client certificate included, is accepted), and if not, why. Shared by the
-/// handlers on either side of NIOSSL.
-final class TLSConnectionOutcome: @unchecked Sendable {
+/// Whether a connection got as far as the server's first bytes (its preface: the server took
+/// the connection; under TLS, the handshake, client certificate included, was accepted), and
+/// if not, why. Shared by the handlers on either side of NIOSSL.
+final class ConnectionOutcome: @unchecked Sendable {
     let ready: EventLoopPromise<Void>
     private let lock = NSLock()
     private var verdict: String?
@@ -111,9 +116,9 @@ final class TLSConnectionOutcome: @unchecked Sendable {
 /// is a plaintext port.
 final class PlaintextServerDetector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    private let outcome: TLSConnectionOutcome
+    private let outcome: ConnectionOutcome
 
-    init(outcome: TLSConnectionOutcome) { self.outcome = outcome }
+    init(outcome: ConnectionOutcome) { self.outcome = outcome }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
@@ -127,13 +132,13 @@ final class PlaintextServerDetector: ChannelInboundHandler, RemovableChannelHand
     }
 }
 
-/// After NIOSSL: resolves the outcome at the server's first bytes, or with the reason the
-/// handshake failed, then leaves the pipeline.
-final class TLSReadyWatch: ChannelInboundHandler, RemovableChannelHandler {
+/// Resolves the outcome at the server's first bytes, or with the reason the connection failed
+/// before them (after NIOSSL: the handshake's), then leaves the pipeline.
+final class ServerPrefaceWatch: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    private let outcome: TLSConnectionOutcome
+    private let outcome: ConnectionOutcome
 
-    init(outcome: TLSConnectionOutcome) { self.outcome = outcome }
+    init(outcome: ConnectionOutcome) { self.outcome = outcome }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         outcome.ready.succeed(())
@@ -147,7 +152,7 @@ final class TLSReadyWatch: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        outcome.ready.fail(RPCError(.unavailable, "the server closed the connection during the TLS handshake"))
+        outcome.ready.fail(RPCError(.unavailable, "the server closed the connection before its preface (a listener closing: not processed)"))
         context.fireChannelInactive()
     }
 }
@@ -157,7 +162,7 @@ extension NIOSSLClientHandler {
     /// that a refused server certificate is explained (expired, not yet valid, untrusted).
     /// NIOSSL marks this initialiser deprecated in favour of replacing verification entirely;
     /// it is the one hook that observes the built-in verification without replacing it.
-    static func verifying(context: NIOSSLContext, serverHostname: String?, outcome: TLSConnectionOutcome) throws -> NIOSSLClientHandler {
+    static func verifying(context: NIOSSLContext, serverHostname: String?, outcome: ConnectionOutcome) throws -> NIOSSLClientHandler {
         try NIOSSLClientHandler(context: context, serverHostname: serverHostname) { result, certificate in
             outcome.certificateChecked(result, certificate)
         }

@@ -5,9 +5,13 @@ import TNTProtocol
 
 /// A client of one or more TNTServe servers.
 ///
-/// One connection per endpoint, shared by every call (many in flight at once); calls go round
-/// robin over the endpoints; an endpoint that fails is ejected and retried after a backoff.
-/// Calls the server did not process are retried, within the call's timeout, per `retry`.
+/// An endpoint's host may be a DNS name that resolves to many servers (a Kubernetes headless
+/// Service): the client connects to every address, re-resolves the name periodically and
+/// whenever a connection goes away, adds new servers and drains removed ones without failing a
+/// call (`Discovery`). One connection per address, shared by every call (many in flight at
+/// once); calls go round robin (or to the least loaded); an address that fails is ejected and
+/// retried after a backoff. Calls the server did not process are retried, within the call's
+/// timeout, per `retry`.
 ///
 /// ```swift
 /// let client = try TNTClient(endpoints: ["10.0.0.5:50051", "10.0.0.6:50051"])
@@ -29,12 +33,13 @@ public final class TNTClient: Sendable {
     /// - Parameters:
     ///   - endpoints: `host:port` strings (`[::1]:50051` for IPv6); at least one.
     ///   - retry: how calls the server did not process are sent again.
+    ///   - discovery: how names are re-resolved and calls spread over their addresses.
     ///   - tls: TLS (and mutual TLS) settings; nil for plaintext.
     ///   - token: sent with every call as `authorization: Bearer <token>`.
     ///   - group: the NIO event loops for the connections.
     /// - Throws: `RPCError` INVALID_ARGUMENT for a malformed endpoint or TLS files that do not load.
-    public init(endpoints: [String], retry: RetryPolicy = RetryPolicy(), tls: TLSOptions? = nil, token: String? = nil,
-                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    public init(endpoints: [String], retry: RetryPolicy = RetryPolicy(), discovery: Discovery = Discovery(), tls: TLSOptions? = nil,
+                token: String? = nil, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         guard !endpoints.isEmpty else { throw RPCError(.invalidArgument, "a client needs at least one endpoint") }
         let parsed = try endpoints.map { endpoint -> (host: String, port: Int) in
             guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]), port > 0 else {
@@ -44,18 +49,20 @@ public final class TNTClient: Sendable {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // [::1]:50051
             return (host, port)
         }
-        pool = EndpointPool(endpoints: parsed, reconnect: retry, tls: try tls.map(ClientTLS.init), group: group)
+        pool = EndpointPool(endpoints: parsed, reconnect: retry, discovery: discovery, tls: try tls.map(ClientTLS.init), group: group)
         self.retry = retry
         authorization = token.map { MetadataEntry("authorization", "Bearer \($0)") }
     }
 
     /// A client of one endpoint, connected before it returns (so a wrong address, or a TLS
     /// handshake either side refuses, fails here).
-    public static func connect(_ endpoint: String, retry: RetryPolicy = RetryPolicy(), tls: TLSOptions? = nil,
-                               token: String? = nil) async throws -> TNTClient {
-        let client = try TNTClient(endpoints: [endpoint], retry: retry, tls: tls, token: token)
+    public static func connect(_ endpoint: String, retry: RetryPolicy = RetryPolicy(), discovery: Discovery = Discovery(),
+                               tls: TLSOptions? = nil, token: String? = nil) async throws -> TNTClient {
+        let client = try TNTClient(endpoints: [endpoint], retry: retry, discovery: discovery, tls: tls, token: token)
         do {
-            _ = try await client.pool.connection(0)
+            let target = try await client.pool.pick()
+            defer { Task { await client.pool.finished(target) } }
+            _ = try await client.pool.connection(target)
         } catch let error as NotProcessed {
             throw RPCError(.unavailable, error.reason)
         }
@@ -77,25 +84,18 @@ public final class TNTClient: Sendable {
                 guard remaining > .zero else { throw RPCError(.deadlineExceeded, "deadline exceeded after \(attempt - 1) attempts; last: \(lastReason)") }
                 micros = UInt64(max(1, (remaining / .microseconds(1)).rounded(.up)))
             }
-            let index = await pool.pick()
             do {
-                let connection = try await pool.connection(index)
-                let response = try await connection.call(RequestEnvelope(method: method, timeoutMicros: micros, metadata: metadata, payload: payload))
-                if response.status == .unavailable {
-                    // The server refused it before doing any work.
-                    await pool.failed(index)
-                    throw NotProcessed(reason: "\(await pool.name(index)) answered UNAVAILABLE: \(response.message)")
+                let target = try await pool.pick()
+                let outcome: Result<[UInt8], Error>
+                do {
+                    outcome = .success(try await send(RequestEnvelope(method: method, timeoutMicros: micros, metadata: metadata, payload: payload), to: target))
+                } catch {
+                    outcome = .failure(error)
                 }
-                await pool.succeeded(index)
-                guard response.status == .ok else { throw RPCError(response.status, response.message) }
-                return response.payload
+                await pool.finished(target)
+                return try outcome.get()
             } catch let error as NotProcessed {
                 lastReason = error.reason
-                await pool.failed(index)
-            } catch let error as RPCError where error.code == .unavailable {
-                // Lost with the connection: it may have run, so it is not sent again.
-                await pool.failed(index)
-                throw error
             }
             if attempt < retry.maxAttempts {
                 var pause = retry.backoff(after: attempt)
@@ -105,6 +105,32 @@ public final class TNTClient: Sendable {
         }
         throw RPCError(.unavailable, "no server took the call after \(retry.maxAttempts) attempts; last: \(lastReason)")
     }
+
+    /// One attempt on one target. Throws `NotProcessed` when the call may go to another.
+    private func send(_ request: RequestEnvelope, to target: Int) async throws -> [UInt8] {
+        do {
+            let connection = try await pool.connection(target)
+            let response = try await connection.call(request)
+            if response.status == .unavailable {
+                // The server refused it before doing any work.
+                await pool.failed(target)
+                throw NotProcessed(reason: "\(await pool.name(target)) answered UNAVAILABLE: \(response.message)")
+            }
+            await pool.succeeded(target)
+            guard response.status == .ok else { throw RPCError(response.status, response.message) }
+            return response.payload
+        } catch let error as NotProcessed {
+            await pool.failed(target)
+            throw error
+        } catch let error as RPCError where error.code == .unavailable {
+            // Lost with the connection: it may have run, so it is not sent again.
+            await pool.failed(target)
+            throw error
+        }
+    }
+
+    /// The addresses taking calls now: each endpoint's host, or each address its name resolved to.
+    public var servers: [String] { get async { await pool.liveTargets } }
 
     /// Classifies a batch of inputs in one call.
     public func predict(_ request: PredictRequest, options: CallOptions = CallOptions()) async throws -> PredictResponse {

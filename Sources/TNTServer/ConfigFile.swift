@@ -11,7 +11,7 @@ public enum ConfigFile {
         "frame-timeout", "write-timeout", "max-connection-buffer-bytes", "max-buffered-bytes", "admin-max-connections",
         "admin-timeout", "shutdown-grace", "max-inputs-per-call", "max-call-pixels", "max-image-bytes", "max-image-pixels",
         "max-image-pixels-per-byte", "log-level", "log-format", "reload-interval", "access-log", "tls-cert", "tls-key",
-        "tls-client-ca", "admin-tls", "auth-tokens",
+        "tls-client-ca", "admin-tls", "auth-tokens", "max-connection-age", "max-connection-age-grace",
     ]
 
     public struct Invalid: Error, CustomStringConvertible {

@@ -170,6 +170,26 @@ extension ConnectionHandler {
     }
 }
 
+extension ConnectionHandler {
+    // MARK: Connection age
+
+    /// `--max-connection-age`, ±10%: GOAWAY OK, the calls in flight get the age grace to
+    /// finish, then the connection closes and its client reconnects, perhaps to another
+    /// replica. The jitter keeps a fleet's connections from all ending at once.
+    func scheduleAgeLimit(context: ChannelHandlerContext) {
+        guard config.maxConnectionAgeSeconds > 0 else { return }
+        let age = Double(config.maxConnectionAgeSeconds) * Double.random(in: 0.9...1.1)
+        ageTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(age * 1e9))) { [self] in
+            guard phase == .open else { return }
+            goAwayReason = "the connection reached its maximum age; reconnect"
+            goAway(context: context, status: .ok, message: "max connection age (\(config.maxConnectionAgeSeconds) s) reached; reconnect", then: .keepReading)
+            ageTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(config.maxConnectionAgeGraceSeconds))) { [self] in
+                answerEverythingUnprocessed(context: context, because: "its connection reached its maximum age and the age grace expired")
+            }
+        }
+    }
+}
+
 /// A call's deadline: `timeout_us` after its REQUEST frame was read. Timeouts above
 /// `maxTimeoutMicros` (about 11.6 days) are cut to it, so that no value can overflow.
 enum Deadline {

@@ -55,6 +55,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     var frameTimer: Scheduled<Void>?
     var writeStallTimer: Scheduled<Void>?
     var idleTimer: Scheduled<Void>?
+    var ageTimer: Scheduled<Void>?
+    /// Why new REQUESTs are refused once GOAWAY was sent: shutdown, or the connection's age.
+    var goAwayReason = "server is shutting down"
     var lastActivity: UInt64 = 0
 
     init(core: ServerCore) {
@@ -79,6 +82,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         lastActivity = uptimeNanos()
         startFrameTimer(context: context)
         scheduleIdleCheck(context: context)
+        scheduleAgeLimit(context: context)
         context.fireChannelActive()
     }
 
@@ -92,7 +96,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         requestBytesInFlight = 0
         inbound = ByteBuffer()
         accountBuffered()
-        for timer in [frameTimer, writeStallTimer, idleTimer] { timer?.cancel() }
+        for timer in [frameTimer, writeStallTimer, idleTimer, ageTimer] { timer?.cancel() }
         if registered { core.unregister(context.channel) }
         context.fireChannelInactive()
     }
@@ -173,7 +177,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         lastStreamID = id
         lastActivity = arrived
         guard phase == .open && !core.isDraining else {
-            return respondNow(context: context, streamID: id, .unavailable, "server is shutting down; call not processed")
+            let reason = core.isDraining ? "server is shutting down" : goAwayReason
+            return respondNow(context: context, streamID: id, .unavailable, "\(reason); call not processed")
         }
         guard calls.count < config.maxConcurrentCallsPerConnection else {
             return respondNow(context: context, streamID: id, .resourceExhausted,
@@ -309,7 +314,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             case .drain:
                 goAway(context: context, status: .unavailable, message: "server is shutting down", then: .keepReading)
             case .graceExpired:
-                answerEverythingUnprocessed(context: context)
+                answerEverythingUnprocessed(context: context, because: "server shut down before this call finished (shutdown grace expired)")
             case .bufferRoom:
                 resumeReadingIfPossible(context: context)
             }
@@ -324,13 +329,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The shutdown grace is over: every call still in flight is answered UNAVAILABLE.
-    private func answerEverythingUnprocessed(context: ChannelHandlerContext) {
+    /// A grace is over: every call still in flight is answered UNAVAILABLE.
+    func answerEverythingUnprocessed(context: ChannelHandlerContext, because reason: String) {
         phase = .finishing
         for id in calls.keys.sorted() {
             calls[id]?.predict?.abandon()
-            finish(context: context, streamID: id, ResponseEnvelope(
-                status: .unavailable, message: "server shut down before this call finished (shutdown grace expired); not processed"))
+            finish(context: context, streamID: id, ResponseEnvelope(status: .unavailable, message: "\(reason); not processed"))
         }
         closeAfterWrites(context: context)
     }

@@ -46,6 +46,12 @@ public struct ServerConfig: Sendable {
     public var adminMaxConnections = 16
     /// Seconds an admin connection may take to send a request, and may stay idle.
     public var adminTimeoutSeconds = 10
+    /// Seconds a connection may live (±10%) before GOAWAY OK asks its client to reconnect, so
+    /// that clients spread over replicas added since they connected; 0 for no limit.
+    public var maxConnectionAgeSeconds = 0
+    /// Seconds the calls in flight get to finish after the age GOAWAY, before they are
+    /// answered UNAVAILABLE and the connection closes.
+    public var maxConnectionAgeGraceSeconds = 30
     /// Seconds in-flight calls get to finish on shutdown.
     public var shutdownGraceSeconds = 30
     public var maxInputsPerCall = 64

@@ -51,6 +51,10 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "Open connections to the admin port (TNT_ADMIN_MAX_CONNECTIONS; default 16).") var adminMaxConnections: Int?
     @Option(help: "Seconds an admin connection may take per request or stay idle (TNT_ADMIN_TIMEOUT; default 10).") var adminTimeout: Int?
     @Option(help: "Seconds calls in flight get on shutdown (TNT_SHUTDOWN_GRACE; default 30).") var shutdownGrace: Int?
+    @Option(help: "Seconds (±10%) after which a connection gets GOAWAY OK so that its client reconnects, perhaps to a new replica; 0 = never (TNT_MAX_CONNECTION_AGE; default 0).")
+    var maxConnectionAge: Int?
+    @Option(help: "Seconds the calls in flight get after the age GOAWAY before they are answered UNAVAILABLE (TNT_MAX_CONNECTION_AGE_GRACE; default 30).")
+    var maxConnectionAgeGrace: Int?
     @Option(help: "Inputs in one Predict call (TNT_MAX_INPUTS_PER_CALL; default 64).") var maxInputsPerCall: Int?
     @Option(help: "Pixels all images of one Predict call may declare together (TNT_MAX_CALL_PIXELS; default 67108864).") var maxCallPixels: Int?
     @Option(help: "Seconds between rescans of the model repository; 0 = only on SIGHUP (TNT_RELOAD_INTERVAL; default 0).")
@@ -118,6 +122,9 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.adminMaxConnections = try pick(adminMaxConnections, "TNT_ADMIN_MAX_CONNECTIONS", config.adminMaxConnections)
         config.adminTimeoutSeconds = try pick(adminTimeout, "TNT_ADMIN_TIMEOUT", config.adminTimeoutSeconds)
         config.shutdownGraceSeconds = try pick(shutdownGrace, "TNT_SHUTDOWN_GRACE", config.shutdownGraceSeconds)
+        config.maxConnectionAgeSeconds = try pick(maxConnectionAge, "TNT_MAX_CONNECTION_AGE", config.maxConnectionAgeSeconds)
+        config.maxConnectionAgeGraceSeconds = try pick(maxConnectionAgeGrace, "TNT_MAX_CONNECTION_AGE_GRACE", config.maxConnectionAgeGraceSeconds)
+        guard config.maxConnectionAgeSeconds >= 0 else { throw ValidationError("--max-connection-age must be 0 (off) or positive") }
         config.maxInputsPerCall = try pick(maxInputsPerCall, "TNT_MAX_INPUTS_PER_CALL", config.maxInputsPerCall)
         config.maxCallPixels = try pick(maxCallPixels, "TNT_MAX_CALL_PIXELS", config.maxCallPixels)
         config.reloadIntervalSeconds = try pick(reloadInterval, "TNT_RELOAD_INTERVAL", config.reloadIntervalSeconds)
@@ -141,6 +148,7 @@ struct TNTServerCommand: AsyncParsableCommand {
                               ("idle-timeout", config.idleTimeoutSeconds), ("frame-timeout", config.frameTimeoutSeconds),
                               ("write-timeout", config.writeTimeoutSeconds), ("max-connection-buffer-bytes", config.maxConnectionBufferBytes), ("max-buffered-bytes", config.maxBufferedBytes),
                               ("admin-max-connections", config.adminMaxConnections), ("admin-timeout", config.adminTimeoutSeconds),
+                              ("max-connection-age-grace", config.maxConnectionAgeGraceSeconds),
                               ("max-inputs-per-call", config.maxInputsPerCall), ("max-call-pixels", config.maxCallPixels), ("max-image-bytes", config.decodeLimits.maxEncodedBytes),
                               ("max-image-pixels", config.decodeLimits.maxPixels), ("max-image-pixels-per-byte", config.decodeLimits.maxPixelsPerByte)] where value <= 0 {
             throw ValidationError("--\(name) must be positive, got \(value)")
@@ -175,7 +183,8 @@ struct TNTServerCommand: AsyncParsableCommand {
             "idle_timeout_s": "\(config.idleTimeoutSeconds)", "frame_timeout_s": "\(config.frameTimeoutSeconds)",
             "write_timeout_s": "\(config.writeTimeoutSeconds)", "max_connection_buffer_bytes": "\(config.maxConnectionBufferBytes)", "max_buffered_bytes": "\(config.maxBufferedBytes)",
             "admin_max_connections": "\(config.adminMaxConnections)", "admin_timeout_s": "\(config.adminTimeoutSeconds)",
-            "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)", "max_call_pixels": "\(config.maxCallPixels)",
+            "shutdown_grace_s": "\(config.shutdownGraceSeconds)", "max_connection_age_s": "\(config.maxConnectionAgeSeconds)",
+            "max_connection_age_grace_s": "\(config.maxConnectionAgeGraceSeconds)", "max_inputs_per_call": "\(config.maxInputsPerCall)", "max_call_pixels": "\(config.maxCallPixels)",
             "reload_interval_s": "\(config.reloadIntervalSeconds)",
             "max_image_bytes": "\(config.decodeLimits.maxEncodedBytes)", "max_image_pixels": "\(config.decodeLimits.maxPixels)",
             "max_image_pixels_per_byte": "\(config.decodeLimits.maxPixelsPerByte)",

@@ -32,13 +32,16 @@ struct PredictCommand: AsyncParsableCommand {
 
 /// Where the server is and how to reach it: its address, TLS, a token.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The server, HOST:PORT.") var server: String
+    @Option(help: "The server, HOST:PORT; a HOST that resolves to many addresses stands for all of them.") var server: String
     @Flag(help: "Connect with TLS, trusting the system's CAs (implied by --tls-ca and --tls-cert).") var tls = false
     @Option(name: .customLong("tls-ca"), help: "PEM file of the CAs the server's certificate must be signed by.") var tlsCA: String?
     @Option(help: "PEM client certificate chain, for servers that require one (mutual TLS).") var tlsCert: String?
     @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(help: "The name the server's certificate must carry; the host of --server when absent.") var tlsServerName: String?
     @Option(help: "Token sent as 'authorization: Bearer <token>' (or TNT_TOKEN).") var token: String?
+    @Option(help: "Seconds between resolutions of a --server name that stands for many servers (a headless Service).")
+    var reresolveInterval = 30.0
+    @Flag(help: "Send each call to the server with the fewest calls in flight, not round robin.") var leastLoaded = false
 
     var tlsOptions: TLSOptions? {
         guard tls || tlsCA != nil || tlsCert != nil || tlsKey != nil || tlsServerName != nil else { return nil }
@@ -46,7 +49,9 @@ struct ServerOptions: ParsableArguments {
     }
 
     func connect(retry: RetryPolicy = RetryPolicy()) async throws -> TNTClient {
-        try await TNTClient.connect(server, retry: retry, tls: tlsOptions, token: (token ?? ProcessInfo.processInfo.environment["TNT_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 })
+        let discovery = Discovery(reresolveInterval: .milliseconds(Int64(reresolveInterval * 1000)),
+                                  balancing: leastLoaded ? .leastLoaded : .roundRobin)
+        return try await TNTClient.connect(server, retry: retry, discovery: discovery, tls: tlsOptions, token: (token ?? ProcessInfo.processInfo.environment["TNT_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 })
     }
 }
 

@@ -28,6 +28,10 @@ struct tnt_client {
     int fd;
     tnt_tls *tls; /* NULL for plaintext */
     tnt_client_params params;
+    char host[256];
+    int port;
+    int next_address; /* of the name's addresses, the one to try first on reconnecting */
+    int goaway;       /* the server sent GOAWAY (or closed): the next call reconnects */
     uint32_t next_stream;
     char error[512];
 };
@@ -142,15 +146,12 @@ static int write_frame(tnt_client *c, uint8_t type, uint32_t stream, const uint8
     return status != TNT_OK ? status : write_all(c, payload, size, deadline);
 }
 
-int tnt_client_connect(const char *host, int port, const tnt_client_params *params, tnt_client **out) {
-    tnt_client *c = calloc(1, sizeof *c);
-    *out = c;
-    if (!c) return TNT_INTERNAL;
-    c->fd = -1;
-    c->params = params ? *params : tnt_client_default_params();
-    c->next_stream = 1;
+/* Connects to the address after the one used last (every address of the name in turn, so
+ * that reconnections spread over a name's servers), then TLS and the preface exchange. */
+static int open_connection(tnt_client *c) {
     long long deadline = c->params.timeout_ms ? now_ms() + c->params.timeout_ms : 0;
-
+    const char *host = c->host;
+    int port = c->port;
     char service[16];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = {0}, *addresses = NULL;
@@ -158,8 +159,13 @@ int tnt_client_connect(const char *host, int port, const tnt_client_params *para
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo(host, service, &hints, &addresses);
     if (rc != 0) return fail(c, TNT_UNAVAILABLE, "cannot resolve %s: %s", host, gai_strerror(rc));
+    int count = 0;
+    for (struct addrinfo *a = addresses; a; a = a->ai_next) count++;
     int status = fail(c, TNT_UNAVAILABLE, "cannot connect to %s:%d", host, port);
-    for (struct addrinfo *a = addresses; a && c->fd < 0; a = a->ai_next) {
+    for (int tried = 0; tried < count && c->fd < 0; tried++) {
+        int index = (c->next_address + tried) % count;
+        struct addrinfo *a = addresses;
+        for (int i = 0; i < index; i++) a = a->ai_next;
         int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0) continue;
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -178,9 +184,12 @@ int tnt_client_connect(const char *host, int port, const tnt_client_params *para
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->fd = fd;
+        c->next_address = index + 1;
     }
     freeaddrinfo(addresses);
     if (c->fd < 0) return status;
+    c->goaway = 0;
+    c->next_stream = 1;
     if (c->params.tls || c->params.tls_ca_file || c->params.tls_cert_file) {
         char reason[400];
         c->tls = tnt_tls_connect(c->fd, &c->params, host, deadline, wait_ready, reason, sizeof reason);
@@ -202,6 +211,43 @@ int tnt_client_connect(const char *host, int port, const tnt_client_params *para
     if (memcmp(preface, PREFACE, sizeof preface) != 0) return fail(c, TNT_UNAVAILABLE, "%s:%d is not a TNTServe server", host, port);
     c->error[0] = 0;
     return TNT_OK;
+}
+
+static void close_connection(tnt_client *c) {
+    tnt_tls_free(c->tls);
+    c->tls = NULL;
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+}
+
+int tnt_client_connect(const char *host, int port, const tnt_client_params *params, tnt_client **out) {
+    tnt_client *c = calloc(1, sizeof *c);
+    *out = c;
+    if (!c) return TNT_INTERNAL;
+    c->fd = -1;
+    c->params = params ? *params : tnt_client_default_params();
+    if (!host || strlen(host) >= sizeof c->host) return fail(c, TNT_INVALID_ARGUMENT, "bad host");
+    strcpy(c->host, host);
+    c->port = port;
+    return open_connection(c);
+}
+
+/* Reads what the server sent while the connection was idle (a GOAWAY from a draining or
+ * aged-out server, a PING, its close), so that a call is not sent on a connection that
+ * cannot take it. */
+static void catch_up(tnt_client *c) {
+    for (;;) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        if (!tnt_tls_pending(c->tls) && poll(&p, 1, 0) <= 0) return;
+        uint8_t header[HEADER_SIZE];
+        long long soon = now_ms() + 1000;
+        if (read_all(c, header, HEADER_SIZE, soon) != TNT_OK || get32(header) > 4096) { c->goaway = 1; return; }
+        uint8_t body[4096];
+        uint32_t length = get32(header);
+        if (read_all(c, body, length, soon) != TNT_OK) { c->goaway = 1; return; }
+        if (header[4] == FRAME_GOAWAY) c->goaway = 1;
+        if (header[4] == FRAME_PING && write_frame(c, FRAME_PONG, 0, body, length, soon) != TNT_OK) { c->goaway = 1; return; }
+    }
 }
 
 /* The connection failed while sending: a server that closes it says why in a GOAWAY first
@@ -226,14 +272,13 @@ static int goaway_reason(tnt_client *c) {
     return fail(c, TNT_UNAVAILABLE, "%s", lost);
 }
 
-/* One call: sends `request` (packed method message) and fills *payload with the OK answer's
- * message (caller frees), or returns the error status. */
-static int call(tnt_client *c, const char *method, const uint8_t *request, size_t request_size,
-                uint8_t **payload, size_t *payload_size) {
+/* One attempt on the current connection; *not_processed is set when the server did not
+ * process the call (a GOAWAY that excludes it, a connection closed before it was sent). */
+static int call_once(tnt_client *c, const char *method, const uint8_t *request, size_t request_size,
+                     uint8_t **payload, size_t *payload_size, long long deadline, int *not_processed) {
     *payload = NULL;
     *payload_size = 0;
-    if (!c || c->fd < 0) return c ? fail(c, TNT_UNAVAILABLE, "not connected") : TNT_INVALID_ARGUMENT;
-    long long deadline = c->params.timeout_ms ? now_ms() + c->params.timeout_ms : 0;
+    *not_processed = 0;
 
     Tnt__V1__RequestEnvelope envelope;
     tnt__v1__request_envelope__init(&envelope);
@@ -261,7 +306,10 @@ static int call(tnt_client *c, const char *method, const uint8_t *request, size_
     uint32_t stream = c->next_stream++;
     int status = write_frame(c, FRAME_REQUEST, stream, frame, size, deadline);
     free(frame);
-    if (status == TNT_UNAVAILABLE) return goaway_reason(c);
+    if (status == TNT_UNAVAILABLE) {
+        *not_processed = 1;
+        return goaway_reason(c);
+    }
     if (status != TNT_OK) return status;
 
     for (;;) {
@@ -286,10 +334,12 @@ static int call(tnt_client *c, const char *method, const uint8_t *request, size_
             Tnt__V1__GoAway *goaway = tnt__v1__go_away__unpack(NULL, length, body);
             free(body);
             int refused = goaway && goaway->last_stream_id < stream;
+            c->goaway = 1;
             if (goaway) {
-                fail(c, TNT_UNAVAILABLE, "server sent GOAWAY: %s", goaway->message);
+                fail(c, TNT_UNAVAILABLE, "not processed: server sent GOAWAY: %s", goaway->message);
                 tnt__v1__go_away__free_unpacked(goaway, NULL);
             }
+            *not_processed = refused;
             if (refused || !goaway) return TNT_UNAVAILABLE;
             continue;  /* our call was accepted: its answer still comes */
         }
@@ -298,6 +348,11 @@ static int call(tnt_client *c, const char *method, const uint8_t *request, size_
         free(body);
         if (!response) return fail(c, TNT_INTERNAL, "malformed answer from the server");
         status = (int)response->status;
+        if (status == TNT_UNAVAILABLE) {
+            /* Refused before any work (a draining server, a full queue): another may take it. */
+            *not_processed = 1;
+            c->goaway = 1;
+        }
         if (status != TNT_OK) {
             fail(c, status, "%s", response->message ? response->message : "");
         } else {
@@ -312,6 +367,39 @@ static int call(tnt_client *c, const char *method, const uint8_t *request, size_
         tnt__v1__response_envelope__free_unpacked(response, NULL);
         return status;
     }
+}
+
+/* One call: sends `request` (packed method message) and fills *payload with the OK answer's
+ * message (caller frees), or returns the error status. A connection the server sent GOAWAY
+ * on, or closed, is replaced first (by the name's next address); a call it did not process
+ * is sent again on a new connection, up to 5 attempts within the timeout. */
+static int call(tnt_client *c, const char *method, const uint8_t *request, size_t request_size,
+                uint8_t **payload, size_t *payload_size) {
+    if (!c) return TNT_INVALID_ARGUMENT;
+    long long deadline = c->params.timeout_ms ? now_ms() + c->params.timeout_ms : 0;
+    int status = TNT_UNAVAILABLE;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (deadline && now_ms() >= deadline) {
+            char last[sizeof c->error];
+            snprintf(last, sizeof last, "%s", c->error);
+            return fail(c, TNT_DEADLINE_EXCEEDED, "deadline exceeded after %d attempts: %.400s", attempt, last);
+        }
+        if (c->fd >= 0) catch_up(c);
+        if (c->fd < 0 || c->goaway) {
+            close_connection(c);
+            status = open_connection(c);
+            if (status != TNT_OK) {
+                struct timespec pause = {0, 50000000L << (attempt < 4 ? attempt : 4)};
+                nanosleep(&pause, NULL);
+                continue;
+            }
+        }
+        int not_processed = 0;
+        status = call_once(c, method, request, request_size, payload, payload_size, deadline, &not_processed);
+        if (!(status == TNT_UNAVAILABLE && not_processed)) return status;
+        close_connection(c);
+    }
+    return status;
 }
 
 int tnt_client_predict(tnt_client *client, const char *model, const uint8_t *image, size_t image_size,
@@ -400,7 +488,6 @@ void tnt_classification_free(tnt_classification *result) {
 
 void tnt_client_close(tnt_client *client) {
     if (!client) return;
-    tnt_tls_free(client->tls);
-    if (client->fd >= 0) close(client->fd);
+    close_connection(client);
     free(client);
 }

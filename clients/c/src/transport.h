@@ -24,6 +24,9 @@ tnt_tls *tnt_tls_connect(int fd, const tnt_client_params *params, const char *ho
 long tnt_tls_send(tnt_tls *tls, const uint8_t *data, size_t size, short *want, char *error, size_t error_size);
 long tnt_tls_recv(tnt_tls *tls, uint8_t *data, size_t size, short *want, char *error, size_t error_size);
 
+/* Whether TLS holds decrypted bytes not read yet (0 for NULL). */
+int tnt_tls_pending(const tnt_tls *tls);
+
 void tnt_tls_free(tnt_tls *tls);
 
 #endif

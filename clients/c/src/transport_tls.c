@@ -24,6 +24,7 @@ long tnt_tls_recv(tnt_tls *tls, uint8_t *data, size_t size, short *want, char *e
     return tnt_tls_send(tls, data, size, want, error, error_size);
 }
 void tnt_tls_free(tnt_tls *tls) { (void)tls; }
+int tnt_tls_pending(const tnt_tls *tls) { (void)tls; return 0; }
 
 #else
 
@@ -120,6 +121,8 @@ failed:
     tnt_tls_free(tls);
     return NULL;
 }
+
+int tnt_tls_pending(const tnt_tls *tls) { return tls && tls->ssl ? SSL_pending(tls->ssl) > 0 : 0; }
 
 static long moved(tnt_tls *tls, int rc, short *want, char *error, size_t error_size) {
     if (rc > 0) return rc;
