@@ -16,6 +16,7 @@ import urllib.request
 
 import pytest
 
+pytest.register_assert_rewrite("rawwire")  # before its import: its asserts report values
 from rawwire import ROOT, SERVER, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "clients", "python", "tests"))
@@ -172,6 +173,14 @@ def test_calls_spread_evenly_over_every_replica_of_a_name(fleet):
     for counts in (python, swift_counts):
         even = sum(counts) / 3
         assert all(abs(c - even) <= 0.15 * even for c in counts), counts
+    # Least loaded: each call to the replica with the fewest in flight; every one gets calls.
+    least = swift_stream(fleet.endpoint, 2, "--least-loaded")
+    out, err = least.communicate(timeout=60)
+    assert least.returncode == 0, err
+    after = [r.calls() for r in replicas]
+    least_counts = [a - t for a, t in zip(after, total)]
+    print(f"least loaded: {least_counts}")
+    assert all(c > 0.1 * sum(least_counts) for c in least_counts), least_counts
 
 
 def test_a_replica_added_to_the_name_gets_calls_within_a_reresolution(fleet):

@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+pytest.register_assert_rewrite("rawwire")  # before its import: its asserts report values
 from certs import Authority
 from rawwire import ROOT, image, start_server, stop, wait_for
 
