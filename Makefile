@@ -54,14 +54,18 @@ FUZZ_SECONDS ?= 60
 fuzz-all:
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
-# The Swift tests once under AddressSanitizer (+ LeakSanitizer), and the server's concurrency
-# tests under ThreadSanitizer; the integration tests start the tnt-server built with the same
-# sanitizer, so the server process is checked too.
+# The Swift tests once under AddressSanitizer (+ LeakSanitizer), then the TLS and fleet tests
+# against the ASan server, and the server's concurrency tests under ThreadSanitizer; the
+# integration tests start the tnt-server built with the same sanitizer, so the server process
+# is checked too.
 TSAN_TESTS ?= ServerTests|LimitTests|FailoverTests|ReloadTests|BatchQueueTests
 sanitize:
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
 	SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp TNT_REFERENCE_DIR=$(REFERENCE_DIR) \
 		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	# TLS, tokens and the fleet against the ASan-built server (a leak fails its exit code).
+	SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp TNT_SERVER=$(CURDIR)/.build-asan/debug/tnt-server \
+		python3 -m pytest -q tools/tests/test_security.py tools/tests/test_fleet.py
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	SWIFT_BACKTRACE=enable=no TSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/tsan.supp TNT_REFERENCE_DIR=$(REFERENCE_DIR) \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter "$(TSAN_TESTS)"

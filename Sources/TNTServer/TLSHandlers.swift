@@ -39,8 +39,8 @@ final class PlaintextOnTLSPort: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) else { return }
-        let handshakeRecord: UInt8 = 0x16
-        if first == handshakeRecord || first != ConnectionPreface.bytes[0] {
+        // A TLS record starts with its type (0x16 for a handshake), never with 'T'.
+        guard first == ConnectionPreface.bytes[0] else {
             context.fireChannelRead(data)
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
             return
