@@ -30,7 +30,7 @@ public struct Caller: Sendable, Equatable {
 /// SHA256-HEX is the SHA-256 of the token (the file holds no secret), NAME goes into logs and
 /// metrics, and MODELS is `*` or a comma-separated list of model names. `#` starts a comment.
 public struct AuthTokens: Sendable {
-    struct Entry: Sendable {
+    struct Entry: Sendable, Equatable {
         /// The token's SHA-256 as lower-case hex digits.
         let digest: [UInt8]
         let caller: Caller

@@ -86,7 +86,6 @@ extension ConnectionHandler {
                 var more = bytes
                 gatheredAnswers!.writeBuffer(&more)
             }
-            gatheredBytes += count
             return
         }
         send(context: context, bytes, counted: count)
@@ -96,9 +95,7 @@ extension ConnectionHandler {
     func writeGatheredAnswers(context: ChannelHandlerContext) {
         guard let answers = gatheredAnswers else { return }
         gatheredAnswers = nil
-        let count = gatheredBytes
-        gatheredBytes = 0
-        send(context: context, answers, counted: count)
+        send(context: context, answers, counted: answers.readableBytes)
     }
 
     private func send(context: ChannelHandlerContext, _ bytes: ByteBuffer, counted count: Int) {
@@ -181,8 +178,8 @@ extension ConnectionHandler {
         let age = Double(config.maxConnectionAgeSeconds) * Double.random(in: 0.9...1.1)
         ageTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(age * 1e9))) { [self] in
             guard phase == .open else { return }
-            goAwayReason = "the connection reached its maximum age; reconnect"
-            goAway(context: context, status: .ok, message: "max connection age (\(config.maxConnectionAgeSeconds) s) reached; reconnect", then: .keepReading)
+            goAwayReason = "max connection age (\(config.maxConnectionAgeSeconds) s) reached; reconnect"
+            goAway(context: context, status: .ok, message: goAwayReason, then: .keepReading)
             ageTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(config.maxConnectionAgeGraceSeconds))) { [self] in
                 answerEverythingUnprocessed(context: context, because: "its connection reached its maximum age and the age grace expired")
             }

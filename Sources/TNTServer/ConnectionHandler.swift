@@ -51,7 +51,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
     var pendingRead = false
     var processing = false
     var gatheredAnswers: ByteBuffer?
-    var gatheredBytes = 0
     var frameTimer: Scheduled<Void>?
     var writeStallTimer: Scheduled<Void>?
     var idleTimer: Scheduled<Void>?
@@ -263,13 +262,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Metrics, and the access log line, of an answered call.
     private func record(context: ChannelHandlerContext, streamID: UInt32, method: String, caller: String, status: StatusCode, seconds: Double) {
-        ServerMetrics.call(method: method, status: status, seconds: seconds, caller: core.security.authenticates ? caller : nil)
+        // With tokens on, every call is labelled with who made it; refused before that was known: anonymous.
+        let who = core.security.authenticates ? (caller.isEmpty ? "anonymous" : caller) : nil
+        ServerMetrics.call(method: method, status: status, seconds: seconds, caller: who)
         guard config.accessLog else { return }
         var metadata: Logger.Metadata = [
             "method": "\(method.clipped)", "status": "\(status.name)", "ms": "\(String(format: "%.3f", seconds * 1000))",
             "peer": "\(context.channel.remoteAddress?.description ?? "unknown")", "stream": "\(streamID)",
         ]
-        if core.security.authenticates { metadata["caller"] = "\(caller)" }
+        if let who { metadata["caller"] = "\(who)" }
         core.logger.info("call", metadata: metadata)
     }
 

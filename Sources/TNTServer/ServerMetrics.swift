@@ -12,7 +12,7 @@ enum ServerMetrics {
     /// One answered call; `caller` (a token's name) labels it when authentication is on.
     static func call(method: String, status: StatusCode, seconds: Double, caller: String? = nil) {
         let label = methodLabel(method)
-        let by = caller.map { [("caller", $0.isEmpty ? "anonymous" : $0)] } ?? []
+        let by = caller.map { [("caller", $0)] } ?? []
         Counter(label: "tnt_rpc_calls_total", dimensions: [("method", label), ("code", status.name)] + by).increment()
         Timer(label: "tnt_rpc_duration_seconds", dimensions: [("method", label)] + by).recordNanoseconds(Int64(seconds * 1e9))
     }

@@ -13,9 +13,6 @@ public final class ServerSecurity: @unchecked Sendable {
     private var tokens: AuthTokens?
     private let logger: Logger
 
-    /// The metadata key that carries `Bearer <token>`.
-    public static let authorizationKey = "authorization"
-
     init(config: ServerConfig, logger: Logger) throws {
         self.logger = logger
         switch (config.tlsCertificateChain, config.tlsPrivateKey) {
@@ -61,8 +58,7 @@ public final class ServerSecurity: @unchecked Sendable {
                 let loaded = try AuthTokens(file: path)
                 let changed: Bool = lock.withLock {
                     defer { tokens = loaded }
-                    return tokens?.entries.map(\.digest) != loaded.entries.map(\.digest)
-                        || tokens?.entries.map(\.caller) != loaded.entries.map(\.caller)
+                    return tokens?.entries != loaded.entries
                 }
                 if changed { logger.notice("token file reloaded", metadata: ["tokens": "\(loaded.entries.map(\.caller.name))"]) }
             } catch {
@@ -75,7 +71,7 @@ public final class ServerSecurity: @unchecked Sendable {
     /// no token (probes); any other call without a valid one is UNAUTHENTICATED.
     func caller(of request: RequestEnvelope) -> Result<Caller, RPCError> {
         guard let tokens = lock.withLock({ tokens }) else { return .success(.anyone) }
-        let header = request.metadata.last { $0.key == Self.authorizationKey }?.value
+        let header = request.metadata.last { $0.key == MetadataEntry.authorizationKey }?.value
         let token = header.flatMap { value -> String? in
             guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
             return String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces)
