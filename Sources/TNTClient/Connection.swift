@@ -37,7 +37,7 @@ public final class Connection: Sendable {
                     if let tls {
                         try sync.addHandler(PlaintextServerDetector(outcome: outcome))
                         // An IP address is not a name: NIOSSL then checks the certificate's IP addresses.
-                        let name = tls.serverName ?? ((try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil)
+                        let name = tls.serverName ?? (Resolver.isAddress(host) ? nil : host)
                         try sync.addHandler(NIOSSLClientHandler.verifying(context: tls.context, serverHostname: name, outcome: outcome))
                     }
                     try sync.addHandler(ServerPrefaceWatch(outcome: outcome))

@@ -64,7 +64,7 @@ actor EndpointPool {
     func pick() async throws -> Int {
         if resolvedAt == nil && endpoints.contains(where: \.isName) { await resolveNow() }
         if let resolvedAt, ContinuousClock.now - resolvedAt >= discovery.reresolveInterval { resolveSoon() }
-        let live = order.filter { !targets[$0]!.removed }
+        let live = liveIDs
         guard !live.isEmpty else {
             resolveSoon()
             throw NotProcessed(reason: "no address: \(endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ", ")) resolved to none")
@@ -101,8 +101,11 @@ actor EndpointPool {
         return endpoint.isName ? "\(endpoint.host) (\(address)):\(endpoint.port)" : "\(address):\(endpoint.port)"
     }
 
-    /// How many addresses take calls now (for tests and logs).
-    var liveTargets: [String] { order.filter { !targets[$0]!.removed }.map { name($0) } }
+    /// The targets that take new calls, in round-robin order.
+    private var liveIDs: [Int] { order.filter { !targets[$0]!.removed } }
+
+    /// The addresses that take new calls, named (for `TNTClient.servers`).
+    var liveTargets: [String] { liveIDs.map { name($0) } }
 
     // MARK: Connections
 
@@ -141,8 +144,8 @@ actor EndpointPool {
         } catch let error as NotProcessed {
             throw error
         } catch {
+            // The caller ejects the target (TNTClient.send), once per failed attempt.
             targets[id]?.connecting = nil
-            failed(id)
             throw NotProcessed(reason: "cannot connect to \(name(id)): \(Self.reason(error))")
         }
     }

@@ -51,7 +51,7 @@ public final class TNTClient: Sendable {
         }
         pool = EndpointPool(endpoints: parsed, reconnect: retry, discovery: discovery, tls: try tls.map(ClientTLS.init), group: group)
         self.retry = retry
-        authorization = token.map { MetadataEntry("authorization", "Bearer \($0)") }
+        authorization = token.map(MetadataEntry.bearer)
     }
 
     /// A client of one endpoint, connected before it returns (so a wrong address, or a TLS
@@ -112,8 +112,7 @@ public final class TNTClient: Sendable {
             let connection = try await pool.connection(target)
             let response = try await connection.call(request)
             if response.status == .unavailable {
-                // The server refused it before doing any work.
-                await pool.failed(target)
+                // The server refused it before doing any work (the catch below ejects it).
                 throw NotProcessed(reason: "\(await pool.name(target)) answered UNAVAILABLE: \(response.message)")
             }
             await pool.succeeded(target)

@@ -9,6 +9,12 @@ public struct MetadataEntry: Equatable, Sendable {
         self.key = key
         self.value = value
     }
+
+    /// The key whose value is `Bearer <token>` on a server that requires tokens (docs/SECURITY.md).
+    public static let authorizationKey = "authorization"
+
+    /// The entry that carries `token`.
+    public static func bearer(_ token: String) -> MetadataEntry { MetadataEntry(authorizationKey, "Bearer \(token)") }
 }
 
 public struct RequestEnvelope: Equatable, Sendable {
