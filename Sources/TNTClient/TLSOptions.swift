@@ -36,14 +36,15 @@ public struct TLSOptions: Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         do {
+            func certificates(_ path: String) throws -> [NIOSSLCertificate] {
+                try PEM.certificates(FileManager.default.contents(atPath: path), from: path)
+            }
             if let trustRoots {
-                let roots = try NIOSSLCertificate.fromPEMFile(trustRoots)
-                guard !roots.isEmpty else { throw RPCError(.invalidArgument, "'\(trustRoots)' holds no PEM certificate") }
-                configuration.trustRoots = .certificates(roots)
+                configuration.trustRoots = .certificates(try certificates(trustRoots))
             }
             switch (certificateChain, privateKey) {
             case let (chain?, key?):
-                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(chain).map { .certificate($0) }
+                configuration.certificateChain = try certificates(chain).map { .certificate($0) }
                 configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
             case (nil, nil):
                 break

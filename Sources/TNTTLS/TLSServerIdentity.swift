@@ -68,50 +68,29 @@ public final class TLSServerIdentity: @unchecked Sendable {
         }
     }
 
-    struct LoadError: Error, CustomStringConvertible {
-        let description: String
-    }
-
     private static func read(_ files: Files) -> [Data?] {
         [files.certificateChain, files.privateKey, files.clientCA].map { $0.flatMap { FileManager.default.contents(atPath: $0) } }
     }
 
     private static func load(_ files: Files, contents: [Data?]) throws -> Loaded {
         func pem(_ index: Int, _ path: String) throws -> [UInt8] {
-            guard let data = contents[index] else { throw LoadError(description: "cannot read '\(path)'") }
+            guard let data = contents[index] else { throw TLSFileError(description: "cannot read '\(path)'") }
             return [UInt8](data)
         }
-        let chain: [NIOSSLCertificate]
-        do {
-            chain = try NIOSSLCertificate.fromPEMBytes(pem(0, files.certificateChain))
-        } catch let error as LoadError {
-            throw error
-        } catch {
-            throw LoadError(description: "'\(files.certificateChain)' holds no PEM certificate (\(error))")
-        }
-        guard let leaf = chain.first else { throw LoadError(description: "'\(files.certificateChain)' holds no PEM certificate") }
+        let chain = try PEM.certificates(contents[0], from: files.certificateChain)
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(bytes: pem(1, files.privateKey), format: .pem)
-        } catch let error as LoadError {
+        } catch let error as TLSFileError {
             throw error
         } catch {
-            throw LoadError(description: "'\(files.privateKey)' holds no PEM private key (\(error))")
+            throw TLSFileError(description: "'\(files.privateKey)' holds no PEM private key (\(error))")
         }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         let serverOnly = configuration
         if let clientCA = files.clientCA {
-            let roots: [NIOSSLCertificate]
-            do {
-                roots = try NIOSSLCertificate.fromPEMBytes(pem(2, clientCA))
-            } catch let error as LoadError {
-                throw error
-            } catch {
-                throw LoadError(description: "'\(clientCA)' holds no PEM certificate (\(error))")
-            }
-            guard !roots.isEmpty else { throw LoadError(description: "'\(clientCA)' holds no PEM certificate") }
-            configuration.trustRoots = .certificates(roots)
+            configuration.trustRoots = .certificates(try PEM.certificates(contents[2], from: clientCA))
             configuration.certificateVerification = .noHostnameVerification
         }
         let context: NIOSSLContext
@@ -121,8 +100,9 @@ public final class TLSServerIdentity: @unchecked Sendable {
             serverOnlyContext = files.clientCA == nil ? context : try NIOSSLContext(configuration: serverOnly)
         } catch {
             // BoringSSL checks here that the key belongs to the leaf certificate.
-            throw LoadError(description: "cannot make a TLS context from '\(files.certificateChain)' and '\(files.privateKey)' (does the key belong to the certificate?): \(error)")
+            throw TLSFileError(description: "cannot make a TLS context from '\(files.certificateChain)' and '\(files.privateKey)' (does the key belong to the certificate?): \(error)")
         }
+        let leaf = chain[0]
         return Loaded(context: context, serverOnlyContext: serverOnlyContext, summary: describe(leaf), notValidAfter: Int(leaf.notValidAfter), contents: contents)
     }
 
