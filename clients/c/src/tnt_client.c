@@ -41,11 +41,14 @@ tnt_client_params tnt_client_default_params(void) {
     return p;
 }
 
+/* Sets the client's message; the arguments may include the previous message. */
 static int fail(tnt_client *c, int status, const char *format, ...) {
+    char message[sizeof c->error];
     va_list args;
     va_start(args, format);
-    vsnprintf(c->error, sizeof c->error, format, args);
+    vsnprintf(message, sizeof message, format, args);
     va_end(args);
+    memcpy(c->error, message, sizeof message);
     return status;
 }
 
@@ -106,11 +109,7 @@ static int transfer_all(tnt_client *c, int sending, uint8_t *data, size_t size, 
             continue;
         }
         if (n == -2) return fail(c, TNT_UNAVAILABLE, "connection closed by the server");
-        if (n < 0) {
-            char reason[sizeof c->error];
-            snprintf(reason, sizeof reason, "%s", c->error);
-            return fail(c, TNT_UNAVAILABLE, "connection lost while %s: %.400s", sending ? "sending" : "reading", reason);
-        }
+        if (n < 0) return fail(c, TNT_UNAVAILABLE, "connection lost while %s: %.400s", sending ? "sending" : "reading", c->error);
         int ready = wait_ready(c->fd, want, deadline);
         if (ready == 0) {
             return sending ? fail(c, TNT_DEADLINE_EXCEEDED, "timed out sending")
@@ -201,11 +200,7 @@ static int open_connection(tnt_client *c) {
     /* Under mutual TLS 1.3 a refused client certificate shows here, at the first read. */
     if (status == TNT_OK) status = read_all(c, preface, sizeof preface, deadline);
     if (status != TNT_OK) {
-        if (c->tls) {
-            char reason[sizeof c->error];
-            snprintf(reason, sizeof reason, "%s", c->error);
-            return fail(c, status, "cannot connect to %s:%d: %.400s", host, port, reason);
-        }
+        if (c->tls) return fail(c, status, "cannot connect to %s:%d: %.400s", host, port, c->error);
         return status;
     }
     if (memcmp(preface, PREFACE, sizeof preface) != 0) return fail(c, TNT_UNAVAILABLE, "%s:%d is not a TNTServe server", host, port);
@@ -232,6 +227,17 @@ int tnt_client_connect(const char *host, int port, const tnt_client_params *para
     return open_connection(c);
 }
 
+enum { CONTROL_FRAME_MAX = 4096 };
+
+/* One frame of at most CONTROL_FRAME_MAX bytes (a GOAWAY, a PING) by `deadline`: 1 when read. */
+static int read_control_frame(tnt_client *c, uint8_t *type, uint8_t *body, uint32_t *length, long long deadline) {
+    uint8_t header[HEADER_SIZE];
+    if (read_all(c, header, HEADER_SIZE, deadline) != TNT_OK || get32(header) > CONTROL_FRAME_MAX) return 0;
+    *type = header[4];
+    *length = get32(header);
+    return read_all(c, body, *length, deadline) == TNT_OK;
+}
+
 /* Reads what the server sent while the connection was idle (a GOAWAY from a draining or
  * aged-out server, a PING, its close), so that a call is not sent on a connection that
  * cannot take it. */
@@ -239,14 +245,12 @@ static void catch_up(tnt_client *c) {
     for (;;) {
         struct pollfd p = {c->fd, POLLIN, 0};
         if (!tnt_tls_pending(c->tls) && poll(&p, 1, 0) <= 0) return;
-        uint8_t header[HEADER_SIZE];
+        uint8_t type, body[CONTROL_FRAME_MAX];
+        uint32_t length;
         long long soon = now_ms() + 1000;
-        if (read_all(c, header, HEADER_SIZE, soon) != TNT_OK || get32(header) > 4096) { c->goaway = 1; return; }
-        uint8_t body[4096];
-        uint32_t length = get32(header);
-        if (read_all(c, body, length, soon) != TNT_OK) { c->goaway = 1; return; }
-        if (header[4] == FRAME_GOAWAY) c->goaway = 1;
-        if (header[4] == FRAME_PING && write_frame(c, FRAME_PONG, 0, body, length, soon) != TNT_OK) { c->goaway = 1; return; }
+        if (!read_control_frame(c, &type, body, &length, soon)) { c->goaway = 1; return; }
+        if (type == FRAME_GOAWAY) c->goaway = 1;
+        if (type == FRAME_PING && write_frame(c, FRAME_PONG, 0, body, length, soon) != TNT_OK) { c->goaway = 1; return; }
     }
 }
 
@@ -254,19 +258,15 @@ static void catch_up(tnt_client *c) {
  * (a plaintext client on a TLS port, a server shutting down). Reads it if it is there. */
 static int goaway_reason(tnt_client *c) {
     char lost[sizeof c->error];
-    snprintf(lost, sizeof lost, "%s", c->error);
-    uint8_t header[HEADER_SIZE];
-    long long soon = now_ms() + 200;
-    if (read_all(c, header, HEADER_SIZE, soon) == TNT_OK && header[4] == FRAME_GOAWAY && get32(header) <= 4096) {
-        uint8_t body[4096];
-        uint32_t length = get32(header);
-        if (read_all(c, body, length, soon) == TNT_OK) {
-            Tnt__V1__GoAway *goaway = tnt__v1__go_away__unpack(NULL, length, body);
-            if (goaway) {
-                fail(c, TNT_UNAVAILABLE, "not processed: server sent GOAWAY: %.400s", goaway->message);
-                tnt__v1__go_away__free_unpacked(goaway, NULL);
-                return TNT_UNAVAILABLE;
-            }
+    memcpy(lost, c->error, sizeof lost);
+    uint8_t type, body[CONTROL_FRAME_MAX];
+    uint32_t length;
+    if (read_control_frame(c, &type, body, &length, now_ms() + 200) && type == FRAME_GOAWAY) {
+        Tnt__V1__GoAway *goaway = tnt__v1__go_away__unpack(NULL, length, body);
+        if (goaway) {
+            fail(c, TNT_UNAVAILABLE, "not processed: server sent GOAWAY: %.400s", goaway->message);
+            tnt__v1__go_away__free_unpacked(goaway, NULL);
+            return TNT_UNAVAILABLE;
         }
     }
     return fail(c, TNT_UNAVAILABLE, "%s", lost);
@@ -380,9 +380,7 @@ static int call(tnt_client *c, const char *method, const uint8_t *request, size_
     int status = TNT_UNAVAILABLE;
     for (int attempt = 0; attempt < 5; attempt++) {
         if (deadline && now_ms() >= deadline) {
-            char last[sizeof c->error];
-            snprintf(last, sizeof last, "%s", c->error);
-            return fail(c, TNT_DEADLINE_EXCEEDED, "deadline exceeded after %d attempts: %.400s", attempt, last);
+            return fail(c, TNT_DEADLINE_EXCEEDED, "deadline exceeded after %d attempts: %.400s", attempt, c->error);
         }
         if (c->fd >= 0) catch_up(c);
         if (c->fd < 0 || c->goaway) {
