@@ -10,6 +10,7 @@
 # so a 10-second window counts them with a granularity of 5%.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/announced_port.sh
 rounds=${1:-5}; seconds=${2:-30}
 tnt=.build/release/tnt; work=.build/bench
 mkdir -p "$work/models/tnt_small"
@@ -25,7 +26,7 @@ for round in $(seq "$rounds"); do
     batch8=$(awk -F'|' -v t="$threads" '$2+0 == 8 && $3+0 == t {gsub(/ /, "", $5); print $5}' <<< "$table")
     env -u OPENBLAS_CORETYPE .build/release/tnt-server --port 0 --models $work/models --log-level warning > $work/ratio.out &
     pid=$!
-    for _ in $(seq 100); do port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' $work/ratio.out); [[ -n "$port" ]] && break; sleep 0.1; done
+    port=$(announced_port $work/ratio.out)
     many=$($tnt bench rpc --server 127.0.0.1:$port --method predict --image $image --concurrency 16 --connections 4 --seconds "$seconds" \
            | sed -n 's/.* = \([0-9.]*\) calls\/s.*/\1/p')
     one_ms=$($tnt bench rpc --server 127.0.0.1:$port --method predict --image $image --concurrency 1 --seconds "$seconds" \

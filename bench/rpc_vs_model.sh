@@ -4,6 +4,7 @@
 #   bench/rpc_vs_model.sh [seconds per measurement]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/announced_port.sh
 seconds=${1:-10}
 work=.build/bench
 tnt=.build/release/tnt
@@ -17,12 +18,7 @@ image=Tests/TNTImageTests/Fixtures/pipeline/china.jpg
 start_server() {
     "$server_bin" --port 0 --models "$work/models" --log-level warning "$@" > "$work/server.out" &
     server_pid=$!
-    for _ in $(seq 100); do
-        port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/server.out")
-        [[ -n "$port" ]] && return
-        sleep 0.1
-    done
-    echo "server did not start" >&2; exit 1
+    port=$(announced_port "$work/server.out")
 }
 stop_server() { kill -TERM "$server_pid"; wait "$server_pid"; }
 

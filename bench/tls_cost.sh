@@ -8,6 +8,7 @@
 #   bench/tls_cost.sh [rounds] [seconds]   (release build of tnt and tnt-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/announced_port.sh
 rounds=${1:-3}; seconds=${2:-5}
 work=.build/bench-tls; rm -rf "$work"; mkdir -p "$work"
 python3 - "$work" <<'PY'
@@ -24,8 +25,7 @@ start() {  # name, flags...
     local name=$1; shift
     .build/release/tnt-server --port 0 --models models --log-level warning "$@" > "$work/$name.out" 2> "$work/$name.err" &
     echo $! > "$work/$name.pid"
-    for _ in $(seq 100); do grep -q "listening on" "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
-    sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/$name.out"
+    announced_port "$work/$name.out"
 }
 tls=(--tls-cert "$work/server.pem" --tls-key "$work/server.key")
 declare -A port flags

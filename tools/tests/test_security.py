@@ -1,6 +1,7 @@
 """TLS, mutual TLS and tokens against real tnt-server processes, through the three clients'
 command lines (Swift `tnt`, `python -m tnt_client`, the C `predict` example), with
 certificates made here by a throwaway CA (certs.py)."""
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +31,6 @@ TOKENS = {"alice": "alice-token-0123", "bob": "bob-token-4567", "carol": "carol-
 
 
 def token_line(name, models):
-    import hashlib
     return f"{hashlib.sha256(TOKENS[name].encode()).hexdigest()} {name} {models}\n"
 
 
