@@ -35,15 +35,16 @@ public final class TNTServer: Service, @unchecked Sendable {
         // the server says it listens must not be lost.
         signal(SIGHUP, SIG_IGN)
         let reloads = DispatchQueue(label: "tnt-reload")
+        let reloadAll: @Sendable () -> Void = { core.reload(); core.security.reload() }
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: reloads)
-        hangup.setEventHandler { core.reload(); core.security.reload() }
+        hangup.setEventHandler(handler: reloadAll)
         hangup.resume()
         // (A dispatch source must be resumed before it is released: create the timer only if used.)
         var poll: DispatchSourceTimer?
         if config.reloadIntervalSeconds > 0 {
             let timer = DispatchSource.makeTimerSource(queue: reloads)
             timer.schedule(deadline: .now() + .seconds(config.reloadIntervalSeconds), repeating: .seconds(config.reloadIntervalSeconds))
-            timer.setEventHandler { core.reload(); core.security.reload() }
+            timer.setEventHandler(handler: reloadAll)
             timer.resume()
             poll = timer
         }

@@ -84,6 +84,11 @@ def _tls_failure(error):
     return _TLS_REASONS.get(reason, f"TLS failed: {error}")
 
 
+def _backoff(count, cap):
+    """Seconds to wait after the `count`-th failure: 50 ms doubling, at most `cap`."""
+    return min(cap, 0.05 * 2 ** (count - 1))
+
+
 class _NotProcessed(Exception):
     """The server did not process the call: it may go to another server."""
 
@@ -335,7 +340,7 @@ class Client:
     def _failed(self, target):
         with self._lock:
             target.failures += 1
-            target.ejected_until = time.monotonic() + min(2.0, 0.05 * 2 ** (target.failures - 1))
+            target.ejected_until = time.monotonic() + _backoff(target.failures, cap=2.0)
 
     def close(self):
         with self._lock:
@@ -353,7 +358,7 @@ class Client:
     def _pause(self, attempt, deadline):
         """Backoff before the next attempt: 50 ms doubling to 1 s, within the deadline."""
         if attempt < self.max_attempts:
-            time.sleep(max(0.0, min(0.05 * 2 ** (attempt - 1), 1.0, deadline - time.monotonic() if deadline else 1.0)))
+            time.sleep(max(0.0, min(_backoff(attempt, cap=1.0), deadline - time.monotonic() if deadline else 1.0)))
 
     def call(self, method, request, response_type, timeout=None, metadata=None):
         """Sends `request` (a protobuf message) to `method`; returns a `response_type`."""
