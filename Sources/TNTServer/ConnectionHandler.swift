@@ -262,16 +262,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Metrics, and the access log line, of an answered call.
     private func record(context: ChannelHandlerContext, streamID: UInt32, method: String, caller: String, status: StatusCode, seconds: Double) {
-        // With tokens on, every call is labelled with who made it; refused before that was known: anonymous.
-        let who = core.security.authenticates ? (caller.isEmpty ? "anonymous" : caller) : nil
-        ServerMetrics.call(method: method, status: status, seconds: seconds, caller: who)
-        guard config.accessLog else { return }
-        var metadata: Logger.Metadata = [
-            "method": "\(method.clipped)", "status": "\(status.name)", "ms": "\(String(format: "%.3f", seconds * 1000))",
-            "peer": "\(context.channel.remoteAddress?.description ?? "unknown")", "stream": "\(streamID)",
-        ]
-        if let who { metadata["caller"] = "\(who)" }
-        core.logger.info("call", metadata: metadata)
+        core.record(CallRecord(method: method, caller: caller, status: status, seconds: seconds,
+                               peer: context.channel.remoteAddress?.description ?? "unknown", stream: "\(streamID)", protocolName: "native"))
     }
 
     func write(context: ChannelHandlerContext, _ frame: Frame) {

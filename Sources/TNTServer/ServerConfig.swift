@@ -8,6 +8,8 @@ public struct ServerConfig: Sendable {
     public var port = 50051
     /// The admin HTTP port (/metrics, /healthz, /readyz); nil for none, 0 picks a free one.
     public var adminPort: Int? = nil
+    /// The standard gRPC (HTTP/2) port beside the native one; nil for none, 0 picks a free one.
+    public var grpcPort: Int? = nil
     public var modelsDirectory = "models"
     /// Workers per model, each running its own forward passes one batch at a time.
     public var workers = 1

@@ -22,7 +22,7 @@ public final class ServerCore: @unchecked Sendable {
     private let reloadLock = NSLock()
 
     var serving: ServingState { lock.withLock { state } }
-    let logger: Logger
+    public let logger: Logger
     private let lock = NSLock()
     private var draining = false
     private var inFlight = 0
@@ -284,7 +284,7 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     /// grpc.health.v1: "" is the server, a model name that model; an unknown name is NOT_FOUND.
-    func health(_ request: HealthCheckRequest) throws -> HealthCheckResponse {
+    public func health(_ request: HealthCheckRequest) throws -> HealthCheckResponse {
         if request.service.isEmpty { return HealthCheckResponse(status: isDraining ? .notServing : .serving) }
         guard let model = serving.models[request.service] else { throw notFound(request.service) }
         return HealthCheckResponse(status: model.isReady && !isDraining ? .serving : .notServing)
@@ -339,4 +339,33 @@ enum ServerEvent {
     case graceExpired
     /// The server-wide buffer budget has room again: a connection paused for it may read.
     case bufferRoom
+}
+
+/// An answered call, as metrics and the access log see it.
+struct CallRecord {
+    let method: String
+    /// The token's name; "" before authentication.
+    let caller: String
+    let status: StatusCode
+    let seconds: Double
+    let peer: String
+    let stream: String
+    /// "native" or "grpc".
+    let protocolName: String
+}
+
+extension ServerCore {
+    /// Metrics, and the access log line, of an answered call.
+    func record(_ call: CallRecord) {
+        // With tokens on, every call is labelled with who made it; refused before that was known: anonymous.
+        let who = security.authenticates ? (call.caller.isEmpty ? "anonymous" : call.caller) : nil
+        ServerMetrics.call(method: call.method, status: call.status, seconds: call.seconds, protocolName: call.protocolName, caller: who)
+        guard config.accessLog else { return }
+        var metadata: Logger.Metadata = [
+            "method": "\(call.method.clipped)", "status": "\(call.status.name)", "ms": "\(String(format: "%.3f", call.seconds * 1000))",
+            "peer": "\(call.peer)", "stream": "\(call.stream)", "protocol": "\(call.protocolName)",
+        ]
+        if let who { metadata["caller"] = "\(who)" }
+        logger.info("call", metadata: metadata)
+    }
 }

@@ -9,12 +9,14 @@ enum ServerMetrics {
 
     static func methodLabel(_ method: String) -> String { methods.contains(method) ? method : "other" }
 
-    /// One answered call; `caller` (a token's name) labels it when authentication is on.
-    static func call(method: String, status: StatusCode, seconds: Double, caller: String? = nil) {
+    /// One answered call, by the protocol it came by ("native" or "grpc"); `caller` (a token's
+    /// name) labels it when authentication is on.
+    static func call(method: String, status: StatusCode, seconds: Double, protocolName: String, caller: String? = nil) {
         let label = methodLabel(method)
         let by = caller.map { [("caller", $0)] } ?? []
-        Counter(label: "tnt_rpc_calls_total", dimensions: [("method", label), ("code", status.name)] + by).increment()
-        Timer(label: "tnt_rpc_duration_seconds", dimensions: [("method", label)] + by).recordNanoseconds(Int64(seconds * 1e9))
+        let via = [("protocol", protocolName)]
+        Counter(label: "tnt_rpc_calls_total", dimensions: [("method", label), ("code", status.name)] + via + by).increment()
+        Timer(label: "tnt_rpc_duration_seconds", dimensions: [("method", label)] + via + by).recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// An info gauge (always 1) whose labels say which OpenBLAS kernels run and why.

@@ -12,19 +12,30 @@ import TNTProtocol
 public final class TNTServer: Service, @unchecked Sendable {
     public let core: ServerCore
     private let group: MultiThreadedEventLoopGroup
-    private let onListening: @Sendable (SocketAddress, SocketAddress?) -> Void
+    private let onListening: @Sendable (ListeningAddresses) -> Void
     private let metrics: @Sendable () -> String
+    private let endpoints: [any ServerEndpoint]
+
+    /// Where the server listens once bound (port 0 picks a free port).
+    public struct ListeningAddresses: Sendable {
+        public let rpc: SocketAddress
+        public let admin: SocketAddress?
+        /// The other protocols' endpoints, in the order they were given.
+        public let endpoints: [SocketAddress]
+    }
 
     /// - Parameters:
-    ///   - onListening: called with the bound RPC address and the admin address, if any (port 0
-    ///     picks a free port).
     ///   - metrics: the Prometheus text for `/metrics`.
+    ///   - endpoints: other protocols' listeners (gRPC), made from the server's core.
+    ///   - onListening: called once every port is bound.
     public init(config: ServerConfig, logger: Logger, metrics: @escaping @Sendable () -> String = { "" },
-                onListening: @escaping @Sendable (SocketAddress, SocketAddress?) -> Void = { _, _ in }) throws {
+                endpoints: (ServerCore) throws -> [any ServerEndpoint] = { _ in [] },
+                onListening: @escaping @Sendable (ListeningAddresses) -> Void = { _ in }) throws {
         core = try ServerCore(config: FileDescriptorLimit.fit(config, logger: logger), logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.onListening = onListening
         self.metrics = metrics
+        self.endpoints = try endpoints(core)
     }
 
     public func run() async throws {
@@ -72,8 +83,10 @@ public final class TNTServer: Service, @unchecked Sendable {
             admin = try await Self.bindAdmin(core: core, group: group, host: config.host, port: adminPort, metrics: metrics)
             core.logger.info("admin listening", metadata: ["address": "\(admin!.localAddress!)"])
         }
+        var endpointAddresses: [SocketAddress] = []
+        for endpoint in endpoints { endpointAddresses.append(try await endpoint.start()) }
         core.logger.info("listening", metadata: ["address": "\(channel.localAddress!)"])
-        onListening(channel.localAddress!, admin?.localAddress)
+        onListening(ListeningAddresses(rpc: channel.localAddress!, admin: admin?.localAddress, endpoints: endpointAddresses))
 
         let trimmer = MemoryReturn.start()
         defer { trimmer.cancel() }
@@ -82,11 +95,13 @@ public final class TNTServer: Service, @unchecked Sendable {
 
         core.logger.info("draining", metadata: ["calls_in_flight": "\(core.callsInFlight)"])
         core.startDraining()
+        for endpoint in endpoints { endpoint.drainStarted() }
         try? await channel.close()
         let graceEnd = ContinuousClock.now + .seconds(config.shutdownGraceSeconds)
         while core.callsInFlight > 0 && ContinuousClock.now < graceEnd {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        for endpoint in endpoints { await endpoint.stop() }
         let unfinished = core.callsInFlight
         if unfinished > 0 {
             core.logger.warning("shutdown grace expired; answering the calls still in flight UNAVAILABLE",

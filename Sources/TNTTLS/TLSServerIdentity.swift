@@ -30,6 +30,10 @@ public final class TLSServerIdentity: @unchecked Sendable {
         public let summary: String
         /// Seconds since 1970 after which the leaf certificate is no longer valid.
         public let notValidAfter: Int
+        /// What the context was made from, for transports that build their own (gRPC).
+        public let certificateChain: [NIOSSLCertificate]
+        public let privateKey: NIOSSLPrivateKey
+        public let clientCA: [NIOSSLCertificate]
         let contents: [Data?]
     }
 
@@ -89,8 +93,9 @@ public final class TLSServerIdentity: @unchecked Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         let serverOnly = configuration
-        if let clientCA = files.clientCA {
-            configuration.trustRoots = .certificates(try PEM.certificates(contents[2], from: clientCA))
+        let clientCA = try files.clientCA.map { try PEM.certificates(contents[2], from: $0) } ?? []
+        if files.clientCA != nil {
+            configuration.trustRoots = .certificates(clientCA)
             configuration.certificateVerification = .noHostnameVerification
         }
         let context: NIOSSLContext
@@ -103,7 +108,8 @@ public final class TLSServerIdentity: @unchecked Sendable {
             throw TLSFileError(description: "cannot make a TLS context from '\(files.certificateChain)' and '\(files.privateKey)' (does the key belong to the certificate?): \(error)")
         }
         let leaf = chain[0]
-        return Loaded(context: context, serverOnlyContext: serverOnlyContext, summary: describe(leaf), notValidAfter: Int(leaf.notValidAfter), contents: contents)
+        return Loaded(context: context, serverOnlyContext: serverOnlyContext, summary: describe(leaf), notValidAfter: Int(leaf.notValidAfter),
+                      certificateChain: chain, privateKey: key, clientCA: clientCA, contents: contents)
     }
 
     /// The certificate's serial number, common name and names, and its expiry.

@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import Metrics
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import TNTGRPC
 import TNTModel
 import TNTServer
 
@@ -22,6 +24,8 @@ struct TNTServerCommand: AsyncParsableCommand {
     @Option(help: "Port; 0 picks a free one (TNT_PORT; default 50051).") var port: Int?
     @Option(help: "Admin HTTP port for /metrics, /healthz, /readyz; 0 picks a free one; none when absent (TNT_ADMIN_PORT).")
     var adminPort: Int?
+    @Option(help: "Standard gRPC (HTTP/2) port beside the native one; 0 picks a free one; none when absent (TNT_GRPC_PORT).")
+    var grpcPort: Int?
     @Option(help: "JSON config file; keys are the flag names (TNT_CONFIG).") var config: String?
     @Option(help: "text or json (TNT_LOG_FORMAT; default text).") var logFormat: String?
     @Option(help: "Model repository: DIR/<name>/model.json per model (TNT_MODELS; default models).") var models: String?
@@ -104,6 +108,8 @@ struct TNTServerCommand: AsyncParsableCommand {
         config.port = try pick(port, "TNT_PORT", config.port)
         let admin = try pick(adminPort, "TNT_ADMIN_PORT", -1)
         config.adminPort = admin >= 0 ? admin : nil
+        let grpc = try pick(grpcPort, "TNT_GRPC_PORT", -1)
+        config.grpcPort = grpc >= 0 ? grpc : nil
         config.modelsDirectory = try pick(models, "TNT_MODELS", config.modelsDirectory)
         config.workers = try pick(workers, "TNT_WORKERS", config.workers)
         config.threadsPerWorker = try pick(blasThreads, "TNT_BLAS_THREADS", config.threadsPerWorker)
@@ -176,7 +182,7 @@ struct TNTServerCommand: AsyncParsableCommand {
         let logger = Logger(label: "tnt-server")
         logger.info("effective configuration", metadata: [
             "host": "\(config.host)", "port": "\(config.port)", "admin_port": "\(config.adminPort.map(String.init) ?? "none")",
-            "models": "\(config.modelsDirectory)", "workers": "\(config.workers)", "blas_threads": "\(config.threadsPerWorker)",
+            "grpc_port": "\(config.grpcPort.map(String.init) ?? "none")", "models": "\(config.modelsDirectory)", "workers": "\(config.workers)", "blas_threads": "\(config.threadsPerWorker)",
             "max_batch": "\(config.maxBatch)", "max_queue_delay_us": "\(config.maxQueueDelayMicros)", "queue_size": "\(config.queueSize)",
             "max_frame_bytes": "\(config.maxFrameSize)", "max_calls_per_connection": "\(config.maxConcurrentCallsPerConnection)",
             "max_connections": "\(config.maxConnections)", "max_connections_per_peer": "\(config.maxConnectionsPerPeer)",
@@ -193,11 +199,15 @@ struct TNTServerCommand: AsyncParsableCommand {
             "admin_tls": "\(config.adminTLS)", "auth_tokens": "\(config.authTokensFile ?? "none")", "access_log": "\(config.accessLog)",
         ])
         let host = config.host
-        let server = try TNTServer(config: config, logger: logger, metrics: { registry.emitToString() }) { address, admin in
-            // The lines tests and scripts wait for: admin first, then the RPC port.
+        let grpcGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try TNTServer(config: config, logger: logger, metrics: { registry.emitToString() }, endpoints: { core in
+            try config.grpcPort.map { [try GRPCEndpoint(core: core, port: $0, group: grpcGroup)] } ?? []
+        }) { bound in
+            // The lines tests and scripts wait for: admin and gRPC first, then the RPC port.
             var lines = ""
-            if let admin { lines += "tnt-server admin on \(host):\(admin.port ?? 0)\n" }
-            lines += "tnt-server listening on \(host):\(address.port ?? 0)\n"
+            if let admin = bound.admin { lines += "tnt-server admin on \(host):\(admin.port ?? 0)\n" }
+            if let grpc = bound.endpoints.first { lines += "tnt-server grpc on \(host):\(grpc.port ?? 0)\n" }
+            lines += "tnt-server listening on \(host):\(bound.rpc.port ?? 0)\n"
             FileHandle.standardOutput.write(Data(lines.utf8))
         }
         let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

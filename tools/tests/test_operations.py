@@ -89,12 +89,12 @@ def test_metrics_move_during_load(admin_server):
     for t in threads:
         t.join()
     after = scrape(admin)
-    predict = dict(method="/tnt.v1.Classifier/Predict", code="OK")
+    predict = dict(method="/tnt.v1.Classifier/Predict", code="OK", protocol="native")
     assert value(after, "tnt_rpc_calls_total", **predict) > value(during, "tnt_rpc_calls_total", **predict) > value(before, "tnt_rpc_calls_total", **predict)
     assert value(after, "tnt_inputs_computed_total", model="tiny") >= len(outcomes)
     assert value(after, "tnt_batch_size_count", model="tiny") > value(before, "tnt_batch_size_count", model="tiny")
     assert value(after, "tnt_compute_seconds_count", model="tiny") > 0
-    assert value(after, "tnt_rpc_duration_seconds_count", method="/tnt.v1.Classifier/Predict") >= len(outcomes)
+    assert value(after, "tnt_rpc_duration_seconds_count", method="/tnt.v1.Classifier/Predict", protocol="native") >= len(outcomes)
     assert value(during, "tnt_connections") >= 4
     assert value(after, "tnt_models_loaded") == 1
     assert ("tnt_queue_depth", (("model", "tiny"),)) in after

@@ -23,10 +23,12 @@ def start_server(repo, *args, log=None, **popen):
     (repo / "tiny" / "labels.txt").write_text("".join(f"digit {i}\n" for i in range(10)))
     process = subprocess.Popen([SERVER, "--port", "0", "--models", str(repo), *args], stdout=subprocess.PIPE,
                                stderr=open(log, "w") if log else subprocess.DEVNULL, text=True, **popen)
-    process.admin = None
+    process.admin = process.grpc = None
     for line in process.stdout:
         if "admin on" in line:
             process.admin = "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
+        if "grpc on" in line:
+            process.grpc = "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
         if "listening on" in line:
             return process, "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
     raise AssertionError("tnt-server did not start")

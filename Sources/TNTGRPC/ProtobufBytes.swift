@@ -1,0 +1,33 @@
+import GRPCCore
+
+/// A message as its protobuf bytes. The gRPC services hand these to the same protobuf-c
+/// decoding and dispatch as the native port, so both paths parse, check and refuse a message
+/// with the same code and the same words.
+struct ProtobufBytes: MessageSerializer, MessageDeserializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+        serializedMessageBytes.withUnsafeBytes { [UInt8]($0) }
+    }
+}
+
+/// The `grpc-timeout` request header: an ASCII integer of at most 8 digits and a unit
+/// (H, M, S, m, u, n), as the gRPC over HTTP/2 specification defines it.
+enum GRPCTimeout {
+    /// The timeout in microseconds (at least 1), or nil when the header is absent or malformed.
+    static func micros(_ text: String) -> UInt64? {
+        guard let unit = text.last, (2...9).contains(text.count), let amount = UInt64(text.dropLast()) else { return nil }
+        let nanosPerUnit: UInt64
+        switch unit {
+        case "H": nanosPerUnit = 3_600_000_000_000
+        case "M": nanosPerUnit = 60_000_000_000
+        case "S": nanosPerUnit = 1_000_000_000
+        case "m": nanosPerUnit = 1_000_000
+        case "u": nanosPerUnit = 1_000
+        case "n": nanosPerUnit = 1
+        default: return nil
+        }
+        let (nanos, overflow) = amount.multipliedReportingOverflow(by: nanosPerUnit)
+        return overflow ? .max : max(1, nanos / 1_000)
+    }
+}
