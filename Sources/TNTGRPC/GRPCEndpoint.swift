@@ -23,7 +23,7 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
         self.core = core
         let config = core.config
         let transportConfig = HTTP2ServerTransport.Posix.Config.defaults { c in
-            c.rpc.maxRequestPayloadSize = config.maxFrameSize
+            c.rpc.maxRequestPayloadSize = ProtobufBytes.transportLimit(config.maxFrameSize)
             c.http2.maxConcurrentStreams = config.maxConcurrentCallsPerConnection
             c.connection.maxIdleTime = .seconds(config.idleTimeoutSeconds)
             if config.maxConnectionAgeSeconds > 0 {

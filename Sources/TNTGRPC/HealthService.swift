@@ -13,13 +13,13 @@ struct HealthService: RegistrableRPCService {
     static let watch = MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Watch", type: .serverStreaming)
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        router.registerHandler(forMethod: Self.check, deserializer: ProtobufBytes(), serializer: ProtobufBytes()) { request, context in
+        router.registerHandler(forMethod: Self.check, deserializer: ProtobufBytes(maxBytes: core.config.maxFrameSize), serializer: ProtobufBytes(maxBytes: .max)) { request, context in
             let single = try await ServerRequest(stream: request)
             let response = core.checkHealth(single.message, via: "grpc", peer: context.remotePeer)
             guard response.status == .ok else { throw GRPCCore.RPCError(response) }
             return StreamingServerResponse(single: ServerResponse(message: response.payload))
         }
-        router.registerHandler(forMethod: Self.watch, deserializer: ProtobufBytes(), serializer: ProtobufBytes()) { request, context in
+        router.registerHandler(forMethod: Self.watch, deserializer: ProtobufBytes(maxBytes: core.config.maxFrameSize), serializer: ProtobufBytes(maxBytes: .max)) { request, context in
             let single = try await ServerRequest(stream: request)
             let service = try HealthCheckRequest(protobuf: single.message).service
             return StreamingServerResponse { writer in

@@ -4,10 +4,20 @@ import GRPCCore
 /// decoding and dispatch as the native port, so both paths parse, check and refuse a message
 /// with the same code and the same words.
 struct ProtobufBytes: MessageSerializer, MessageDeserializer {
+    /// `--max-frame-bytes`. A larger request is RESOURCE_EXHAUSTED, as an oversized native frame
+    /// is; the transport itself is given twice this, because it resets the stream (CANCELLED,
+    /// with no status) when its own limit is crossed.
+    let maxBytes: Int
+
+    static func transportLimit(_ maxBytes: Int) -> Int { maxBytes > Int(Int32.max) / 2 ? Int(Int32.max) : 2 * maxBytes }
+
     func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
 
     func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
-        serializedMessageBytes.withUnsafeBytes { [UInt8]($0) }
+        guard serializedMessageBytes.count <= maxBytes else {
+            throw RPCError(code: .resourceExhausted, message: "message of \(serializedMessageBytes.count) bytes is above the maximum of \(maxBytes)")
+        }
+        return serializedMessageBytes.withUnsafeBytes { [UInt8]($0) }
     }
 }
 

@@ -14,7 +14,7 @@ struct TNTServices: RegistrableRPCService {
         for path in Self.methods {
             let parts = path.split(separator: "/")
             let descriptor = MethodDescriptor(fullyQualifiedService: String(parts[0]), method: String(parts[1]), type: .unary)
-            router.registerHandler(forMethod: descriptor, deserializer: ProtobufBytes(), serializer: ProtobufBytes()) { request, context in
+            router.registerHandler(forMethod: descriptor, deserializer: ProtobufBytes(maxBytes: core.config.maxFrameSize), serializer: ProtobufBytes(maxBytes: .max)) { request, context in
                 let single = try await ServerRequest(stream: request)
                 return StreamingServerResponse(single: try await unary(path, single, context))
             }

@@ -144,6 +144,9 @@ class _Connection:
         elif kind == GOAWAY:
             self.goaway = rpc_pb2.GoAway.FromString(body)
             if stream is not None and self.goaway.last_stream_id < stream:
+                if self.goaway.status not in (StatusCode.OK, StatusCode.UNAVAILABLE):
+                    # Refused for what it was (a frame too large): sending it again cannot help.
+                    raise RPCError(self.goaway.status, f"server sent GOAWAY: {self.goaway.message}")
                 raise _NotProcessed(f"server sent GOAWAY ({self.goaway.message})")
 
     def catch_up(self):
