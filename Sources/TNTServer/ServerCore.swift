@@ -130,11 +130,11 @@ public final class ServerCore: @unchecked Sendable {
     private var waitingForRoom: [ObjectIdentifier: Channel] = [:]
 
     /// Whether connections may read more: what all of them hold is below `maxBufferedBytes`.
-    var hasBufferRoom: Bool { lock.withLock { bufferedBytes < config.maxBufferedBytes } }
+    public var hasBufferRoom: Bool { lock.withLock { bufferedBytes < config.maxBufferedBytes } }
 
     /// A connection's holding changed by `delta` bytes; connections waiting for room are
     /// woken once there is some.
-    func adjustBuffered(by delta: Int) {
+    public func adjustBuffered(by delta: Int) {
         guard delta != 0 else { return }
         let (total, wake): (Int, [Channel]) = lock.withLock {
             bufferedBytes += delta
@@ -147,7 +147,7 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     /// `channel` paused for lack of room; it gets `ServerEvent.bufferRoom` when there is some.
-    func waitForBufferRoom(_ channel: Channel) {
+    public func waitForBufferRoom(_ channel: Channel) {
         let roomAlready: Bool = lock.withLock {
             guard bufferedBytes >= config.maxBufferedBytes else { return true }
             waitingForRoom[ObjectIdentifier(channel)] = channel
@@ -332,7 +332,7 @@ public final class ServerCore: @unchecked Sendable {
 }
 
 /// Events the server sends into connection pipelines.
-enum ServerEvent {
+public enum ServerEvent: Sendable {
     /// Shutting down: GOAWAY, answer the calls in flight, close.
     case drain
     /// The shutdown grace is over: answer the remaining calls UNAVAILABLE now, close.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TNTClient
+import TNTGRPC
 import TNTModel
 import TNTProtocol
 
@@ -25,11 +26,12 @@ struct BenchRPCCommand: AsyncParsableCommand {
     @Option(help: "Model for predict; the server's default when empty.") var model = ""
     @Option(help: "Image to send with predict (PNG or JPEG).") var image: String?
     @Flag(help: "Send a random preprocessed tensor instead of an image.") var tensor = false
+    @Flag(help: "Call the server's standard gRPC port (--server names it; plaintext), with grpc-swift's client.") var grpc = false
 
     func run() async throws {
         guard concurrency > 0, connections > 0 else { throw ValidationError("--concurrency and --connections must be positive") }
-        var clients: [TNTClient] = []
-        for _ in 0..<connections { clients.append(try await server.connect()) }
+        var clients: [any BytesCaller] = []
+        for _ in 0..<connections { clients.append(grpc ? try server.connectGRPC() : try await server.connect()) }
         let payload = try await requestPayload(clients[0])
         let method = self.method == .health ? Method.healthCheck : Method.predict
         let expected: StatusCode = self.method == .transfer ? .invalidArgument : .ok
@@ -40,13 +42,13 @@ struct BenchRPCCommand: AsyncParsableCommand {
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
         let rate = Double(completedInWindow) / seconds
         let megabytes = self.method == .transfer ? String(format: " = %.1f MB/s of requests", rate * Double(payload.count) / 1e6) : ""
-        print(String(format: "%@ × %d callers on %d connections: %d calls completed in %.1f s = %.1f calls/s%@; latency ms p50 %.2f, p90 %.2f, p99 %.2f",
-                     self.method.rawValue, concurrency, connections, completedInWindow, seconds, rate, megabytes,
+        print(String(format: "%@%@ × %d callers on %d connections: %d calls completed in %.1f s = %.1f calls/s%@; latency ms p50 %.2f, p90 %.2f, p99 %.2f",
+                     self.method.rawValue, grpc ? " (gRPC)" : "", concurrency, connections, completedInWindow, seconds, rate, megabytes,
                      percentile(0.5), percentile(0.9), percentile(0.99)))
         for client in clients { await client.close() }
     }
 
-    private func requestPayload(_ client: TNTClient) async throws -> [UInt8] {
+    private func requestPayload(_ client: any BytesCaller) async throws -> [UInt8] {
         switch method {
         case .health:
             return HealthCheckRequest().protobuf()
@@ -60,7 +62,7 @@ struct BenchRPCCommand: AsyncParsableCommand {
                 return PredictRequest(model: model, inputs: [.encodedImage([UInt8](data))]).protobuf()
             }
             guard tensor else { throw ValidationError("predict needs --image FILE or --tensor") }
-            let models = try await client.listModels()
+            let models = try ListModelsResponse(protobuf: try await client.call(Method.listModels, ListModelsRequest().protobuf())).models
             guard let info = models.first(where: { model.isEmpty ? $0.state == .ready : $0.name == model }) else {
                 throw ValidationError("no ready model '\(model)' on the server")
             }
@@ -73,7 +75,7 @@ struct BenchRPCCommand: AsyncParsableCommand {
     /// `concurrency` callers, each looping one call at a time until `seconds` pass. Returns
     /// every latency and how many calls completed inside the window (the throughput's count:
     /// calls still running at the end would otherwise stretch the window).
-    private func load(_ clients: [TNTClient], _ method: String, _ payload: [UInt8], _ expected: StatusCode,
+    private func load(_ clients: [any BytesCaller], _ method: String, _ payload: [UInt8], _ expected: StatusCode,
                       seconds: Double) async throws -> ([Double], Int) {
         let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         return try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
@@ -103,5 +105,26 @@ struct BenchRPCCommand: AsyncParsableCommand {
             }
             return (all, completed)
         }
+    }
+}
+
+/// What the benchmark needs of a client: one call as protobuf bytes, over either port.
+protocol BytesCaller: Sendable {
+    func call(_ method: String, _ payload: [UInt8]) async throws -> [UInt8]
+    func close() async
+}
+
+extension TNTClient: BytesCaller {
+    func call(_ method: String, _ payload: [UInt8]) async throws -> [UInt8] { try await call(method, payload, options: CallOptions()) }
+}
+
+extension GRPCBytesClient: BytesCaller {}
+
+extension ServerOptions {
+    func connectGRPC() throws -> GRPCBytesClient {
+        guard !tls, tlsCA == nil, tlsCert == nil else { throw ValidationError("--grpc benchmarks plaintext gRPC only") }
+        let parts = self.server.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--grpc needs --server HOST:PORT, got '\(self.server)'") }
+        return try GRPCBytesClient(host: String(parts[0]), port: port)
     }
 }

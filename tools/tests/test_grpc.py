@@ -7,13 +7,15 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 import grpc
+import h2.config
+import h2.connection
 import pytest
 from grpc_health.v1 import health_pb2 as std_health_pb2
 from grpc_health.v1 import health_pb2_grpc as std_health_grpc
@@ -269,6 +271,64 @@ def test_sigterm_drains_answers_every_call_and_tells_health_watchers(tmp_path, p
         assert call.result(timeout=30).results[0].class_ids
     assert process.wait(timeout=30) == 0
     channel.close()
+
+
+def h2_flood(address, streams, declared, seconds):
+    """Opens `streams` gRPC Predict streams that each declare a `declared`-byte message and
+    sends as much of it as the server's flow control lets through in `seconds`; returns the bytes sent."""
+    host, port = address.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    ids = []
+    for _ in range(streams):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":path", "/tnt.v1.Classifier/Predict"),
+                                (":authority", address), ("content-type", "application/grpc"), ("te", "trailers")])
+        ids.append(sid)
+    remaining = {sid: 5 + declared for sid in ids}
+    started = {sid: False for sid in ids}
+    sent = 0
+    end = time.time() + seconds
+    sock.settimeout(0.05)
+    while time.time() < end:
+        for sid in ids:
+            room = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, remaining[sid] - 1)
+            header = b"" if started[sid] else struct.pack(">BI", 0, declared)
+            if room > len(header):
+                started[sid] = True
+                chunk = header + b"\0" * (room - len(header))
+                conn.send_data(sid, chunk)
+                remaining[sid] -= len(chunk)
+                sent += len(chunk)
+        sock.sendall(conn.data_to_send())
+        try:
+            data = sock.recv(65536)
+            if not data:
+                break
+            conn.receive_data(data)
+        except socket.timeout:
+            pass
+        sock.sendall(conn.data_to_send())
+    return sent, sock
+
+
+def test_a_client_cannot_make_the_server_hold_more_than_its_budget(tmp_path, pb):
+    # 16 streams each declaring a 3 MB message, none ever finished: 48 MB if the server took it all.
+    process, _ = serve(tmp_path, "--max-connection-buffer-bytes", str(2 << 20))
+    try:
+        sent, flooding = h2_flood(process.grpc, 16, 3_000_000, 4)
+        # The budget, plus what the streams' HTTP/2 windows (64 KiB each) let through before it filled.
+        assert sent <= (2 << 20) + 16 * 65535 + 65535
+        assert metric(process.admin, "tnt_buffered_bytes") >= 2 << 20
+        channel, classifier, _ = stubs(pb, process.grpc)
+        assert classifier.Predict(predict_request(pb, [IMAGES[2]]), timeout=10).results[0].class_ids
+        flooding.close()
+        assert wait_for(lambda: metric(process.admin, "tnt_buffered_bytes") == 0)
+        channel.close()
+    finally:
+        stop(process)
 
 
 def test_metrics_count_each_protocol(server, pb):

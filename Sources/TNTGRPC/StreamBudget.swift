@@ -1,0 +1,96 @@
+import NIOCore
+import NIOHTTP2
+import TNTServer
+
+/// What one gRPC connection's streams hold of request bytes, against `--max-connection-buffer-bytes`.
+/// Used only on the connection's event loop (its streams share it).
+final class ConnectionBudget {
+    let limit: Int
+    private(set) var held = 0
+    private var waiting: [() -> Void] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    var hasRoom: Bool { held < limit }
+
+    func add(_ bytes: Int) {
+        held += bytes
+        guard bytes < 0, hasRoom, !waiting.isEmpty else { return }
+        let wake = waiting
+        waiting.removeAll()
+        for resume in wake { resume() }
+    }
+
+    func whenRoom(_ resume: @escaping () -> Void) { waiting.append(resume) }
+}
+
+/// First in each gRPC stream's pipeline: counts the request bytes the stream has received
+/// until it closes, against its connection's budget and the server-wide one (the native
+/// port's `--max-buffered-bytes`), and stops reading while either is spent. A stream that
+/// does not read does not widen its HTTP/2 window, so its client cannot send more: what a
+/// client can make the server hold stays bounded however many streams it opens.
+final class StreamBudgetHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias InboundOut = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private let core: ServerCore
+    private let connection: ConnectionBudget
+    private var held = 0
+    private var readPending = false
+
+    init(core: ServerCore, connection: ConnectionBudget) {
+        self.core = core
+        self.connection = connection
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .data(let frame) = unwrapInboundIn(data), case .byteBuffer(let bytes) = frame.data {
+            held += bytes.readableBytes
+            connection.add(bytes.readableBytes)
+            core.adjustBuffered(by: bytes.readableBytes)
+        }
+        context.fireChannelRead(data)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        guard connection.hasRoom else {
+            readPending = true
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            connection.whenRoom { bound.value.0.resume(context: bound.value.1) }
+            return
+        }
+        guard core.hasBufferRoom else {
+            readPending = true
+            core.waitForBufferRoom(context.channel)
+            return
+        }
+        context.read()
+    }
+
+    private func resume(context: ChannelHandlerContext) {
+        guard readPending else { return }
+        readPending = false
+        read(context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .bufferRoom? = event as? ServerEvent { return resume(context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        release()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { release() }
+
+    private func release() {
+        guard held > 0 else { return }
+        connection.add(-held)
+        core.adjustBuffered(by: -held)
+        held = 0
+    }
+}
