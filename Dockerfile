@@ -1,6 +1,7 @@
 # TNTServe: tnt-server and tnt in a small Debian image.
 #   docker build -t tntserve .
-#   docker run -p 50051:50051 -p 8080:8080 -v $PWD/models:/models tntserve
+#   docker run -p 50051:50051 -p 50052:50052 -p 8080:8080 -v $PWD/models:/models tntserve
+# Ports: 50051 the native protocol, 50052 standard gRPC, 8080 admin (/metrics, /healthz, /readyz).
 # Build stage: the Swift toolchain the tests run with, Swift's stdlib linked statically.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
@@ -28,12 +29,13 @@ COPY --from=build /out/tnt-server /out/tnt /usr/local/bin/
 # OpenBLAS kernel family is chosen by tnt-server for the CPU it starts on: do not name one.
 ENV TNT_HOST=0.0.0.0 \
     TNT_PORT=50051 \
+    TNT_GRPC_PORT=50052 \
     TNT_ADMIN_PORT=8080 \
     TNT_MODELS=/models \
     TNT_LOG_FORMAT=json \
     OPENBLAS_NUM_THREADS=1
 VOLUME ["/models"]
-EXPOSE 50051 8080
+EXPOSE 50051 50052 8080
 USER 10001:10001
 # The admin port's /readyz: it needs no token and no client certificate, whatever the RPC
 # port requires (docs/SECURITY.md); TNT_ADMIN_TLS=true makes the probe speak TLS too.

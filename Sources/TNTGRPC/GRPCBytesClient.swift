@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import NIOCore
 import TNTProtocol
 
 /// A plaintext gRPC client that sends and receives protobuf bytes, with grpc-swift's HTTP/2
@@ -10,7 +11,11 @@ public final class GRPCBytesClient: Sendable {
     private let connections: Task<Void, Never>
 
     public init(host: String, port: Int) throws {
-        let client = GRPCClient(transport: try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext))
+        let config = HTTP2ClientTransport.Posix.Config.defaults { c in
+            c.channelDebuggingCallbacks.onCreateTCPConnection = { $0.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+        }
+        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext, config: config)
+        let client = GRPCClient(transport: transport)
         self.client = client
         connections = Task { try? await client.runConnections() }
     }

@@ -35,7 +35,8 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
                 // The native port's connection limits (total and per address) count these too.
                 guard core.admit(channel) else { return channel.close() }
                 budgets.open(channel)
-                return channel.eventLoop.makeSucceededVoidFuture()
+                // Answers leave at once, as on the native port: grpc-swift leaves Nagle on.
+                return channel.setOption(.tcpOption(.tcp_nodelay), value: 1)
             }
             c.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
                 stream.eventLoop.makeCompletedFuture {

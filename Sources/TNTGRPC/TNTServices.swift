@@ -29,11 +29,14 @@ struct TNTServices: RegistrableRPCService {
             if key == "grpc-timeout" { timeoutMicros = GRPCTimeout.micros(text) ?? 0 } else { metadata.append(MetadataEntry(key, text)) }
         }
         let envelope = RequestEnvelope(method: method, timeoutMicros: timeoutMicros, metadata: metadata, payload: request.message)
-        let core = self.core
-        // gRPC signals a client's cancel (RST_STREAM) and an expired grpc-timeout through the RPC's
-        // cancellation handle; `respond` abandons the call when its task is cancelled.
-        let answering = Task { await core.respond(to: envelope, via: "grpc", peer: context.remotePeer, stream: "") }
-        let response = await withRPCCancellationHandler { await answering.value } onCancelRPC: { answering.cancel() }
+        // gRPC signals a client's cancel (RST_STREAM) and an expired grpc-timeout through the
+        // RPC's cancellation handle.
+        let cancellation = CallCancellation()
+        let response = await withRPCCancellationHandler {
+            await core.respond(to: envelope, via: "grpc", peer: context.remotePeer, stream: "", cancellation: cancellation)
+        } onCancelRPC: {
+            cancellation.cancel()
+        }
         guard response.status == .ok else { throw GRPCCore.RPCError(response) }
         return ServerResponse(message: response.payload)
     }

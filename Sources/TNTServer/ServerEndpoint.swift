@@ -22,9 +22,11 @@ extension ServerCore {
     /// `timeoutMicros`, dispatched to the same queues and workers, recorded in the same metrics
     /// and access log with `protocolName` as its `protocol` label.
     ///
-    /// Cancelling the calling task abandons the call: inputs not yet computed never are, and
-    /// the answer is DEADLINE_EXCEEDED if the deadline has (all but) passed, CANCELLED otherwise.
-    public func respond(to request: RequestEnvelope, via protocolName: String, peer: String, stream: String) async -> ResponseEnvelope {
+    /// `cancellation.cancel()`, or cancelling the calling task, abandons the call: inputs not
+    /// yet computed never are, and the answer is DEADLINE_EXCEEDED if the deadline has (all
+    /// but) passed, CANCELLED otherwise.
+    public func respond(to request: RequestEnvelope, via protocolName: String, peer: String, stream: String,
+                        cancellation: CallCancellation = CallCancellation()) async -> ResponseEnvelope {
         let arrived = uptimeNanos()
         func refuse(_ code: StatusCode, _ message: String, caller: String) -> ResponseEnvelope {
             record(CallRecord(method: request.method, caller: caller, status: code, seconds: 0, peer: peer, stream: stream, protocolName: protocolName))
@@ -41,18 +43,15 @@ extension ServerCore {
             return refuse(.deadlineExceeded, "deadline exceeded before the call started", caller: caller.name)
         }
         callStarted()
-        let answer = PendingAnswer()
+        let answer = cancellation
+        answer.setDeadline(deadline)
         let response = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 answer.wait(continuation)
                 answer.track(dispatch(request, caller: caller, deadline: deadline) { answer.resolve($0) })
             }
         } onCancel: {
-            // A gRPC deadline cancels the handler when it expires, measured from a moment a
-            // little before `arrived`: a few milliseconds short still counts as expired.
-            let expired = deadline.map { uptimeNanos() + 10_000_000 >= $0 } ?? false
-            answer.abandon(expired ? ResponseEnvelope(status: .deadlineExceeded, message: "deadline exceeded")
-                                   : ResponseEnvelope(status: .cancelled, message: "cancelled by the client"))
+            answer.cancel()
         }
         callEnded()
         record(CallRecord(method: request.method, caller: caller.name, status: response.status,
@@ -61,41 +60,53 @@ extension ServerCore {
     }
 }
 
-/// The one answer of a call made through `respond(to:via:peer:stream:)`: the first of the
-/// dispatcher's answer and an abandonment wins; the waiting task resumes once.
-private final class PendingAnswer: @unchecked Sendable {
+/// How a call made through `ServerCore.respond` is cancelled from outside (a gRPC stream's
+/// reset or expired deadline), and its one answer: the first of the dispatcher's answer and a
+/// cancellation wins; the waiting task resumes once.
+public final class CallCancellation: @unchecked Sendable {
     private let lock = NSLock()
     private var continuation: CheckedContinuation<ResponseEnvelope, Never>?
     private var answer: ResponseEnvelope?
     private var resumed = false
     private var predict: PredictCall?
-    private var abandoned = false
+    private var cancelled = false
+    private var deadline: UInt64?
 
-    func wait(_ continuation: CheckedContinuation<ResponseEnvelope, Never>) {
-        lock.withLock { self.continuation = continuation }
-        resumeIfReady()
-    }
+    public init() {}
 
-    func track(_ call: PredictCall?) {
-        let abandonNow: Bool = lock.withLock {
-            predict = call
-            return abandoned
-        }
-        if abandonNow { call?.abandon() }
-    }
+    fileprivate func setDeadline(_ deadline: UInt64?) { lock.withLock { self.deadline = deadline } }
 
-    func resolve(_ response: ResponseEnvelope) {
-        lock.withLock { if answer == nil { answer = response } }
-        resumeIfReady()
-    }
-
-    func abandon(_ response: ResponseEnvelope) {
+    /// Abandons the call. A gRPC deadline cancels the handler when it expires, measured from a
+    /// moment a little before the call arrived here: a few milliseconds short still counts as
+    /// expired, and is answered DEADLINE_EXCEEDED.
+    public func cancel() {
+        let expired = lock.withLock { deadline }.map { uptimeNanos() + 10_000_000 >= $0 } ?? false
+        let response = expired ? ResponseEnvelope(status: .deadlineExceeded, message: "deadline exceeded")
+                               : ResponseEnvelope(status: .cancelled, message: "cancelled by the client")
         let call: PredictCall? = lock.withLock {
-            abandoned = true
+            cancelled = true
             if answer == nil { answer = response }
             return predict
         }
         call?.abandon()
+        resumeIfReady()
+    }
+
+    fileprivate func wait(_ continuation: CheckedContinuation<ResponseEnvelope, Never>) {
+        lock.withLock { self.continuation = continuation }
+        resumeIfReady()
+    }
+
+    fileprivate func track(_ call: PredictCall?) {
+        let abandonNow: Bool = lock.withLock {
+            predict = call
+            return cancelled
+        }
+        if abandonNow { call?.abandon() }
+    }
+
+    fileprivate func resolve(_ response: ResponseEnvelope) {
+        lock.withLock { if answer == nil { answer = response } }
         resumeIfReady()
     }
 

@@ -275,7 +275,8 @@ def test_sigterm_drains_answers_every_call_and_tells_health_watchers(tmp_path, p
 
 def h2_flood(address, streams, declared, seconds):
     """Opens `streams` gRPC Predict streams that each declare a `declared`-byte message and
-    sends as much of it as the server's flow control lets through in `seconds`; returns the bytes sent."""
+    sends as much of it as the server's flow control lets through in `seconds`; returns the bytes
+    sent and the socket, still open."""
     host, port = address.rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
