@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The gRPC port beside the native one, on one tnt-server (release, defaults, TNT_small): Health
-# calls/s at 1 and 64 in flight, and Predict images/s with 16 single-image callers, alternating
-# the two ports round by round. The load generator is `tnt bench rpc` (TNTClient, or with --grpc
-# grpc-swift's own client) on the same cores. Also the server's CPU time per Health call.
+# calls/s at 1 and 64 in flight, and Predict images/s with 16 single-image callers, each load
+# measured on one port then the other, in rounds; medians of the gRPC ÷ native ratios at the
+# end. The load generator is `tnt bench rpc` (TNTClient, or with --grpc grpc-swift's own
+# client) on the same cores; the server's CPU time per call is printed beside each figure.
 #   bench/grpc_vs_native.sh [rounds] [seconds per measurement]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,18 +24,30 @@ grpc=$(sed -n 's/^tnt-server grpc on .*:\([0-9]*\)$/\1/p' "$work/grpc.out")
 cpu_ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
 
 echo "## $(date -u +%FT%TZ), $(nproc) cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; native port $native, gRPC port $grpc"
+rate() { sed -n 's/.* = \([0-9.]*\) calls\/s.*/\1/p' <<< "$1"; }
+declare -A ratios
 for round in $(seq "$rounds"); do
     echo; echo "### round $round"
-    for port in native grpc; do
-        flag=(); [[ $port == grpc ]] && flag=(--grpc)
-        address=127.0.0.1:${!port}
-        $tnt bench rpc --server "$address" "${flag[@]}" --method health --concurrency 1 --seconds "$seconds"
-        before=$(cpu_ticks)
-        line=$($tnt bench rpc --server "$address" "${flag[@]}" --method health --concurrency 64 --connections 8 --seconds "$seconds")
-        after=$(cpu_ticks)
-        rate=$(sed -n 's/.* = \([0-9.]*\) calls\/s.*/\1/p' <<< "$line")
-        # The CPU window includes the one-second warm-up: count its calls at the same rate.
-        echo "$line; server CPU $(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK) / ($rate * ($seconds + 1)) * 1e6:.1f}')") µs per call"
-        $tnt bench rpc --server "$address" "${flag[@]}" --method predict --image $image --concurrency 16 --connections 4 --seconds "$seconds"
+    for load in health1 health64 predict16; do
+        case $load in
+            health1) args=(--method health --concurrency 1) ;;
+            health64) args=(--method health --concurrency 64 --connections 8) ;;
+            predict16) args=(--method predict --image $image --concurrency 16 --connections 4) ;;
+        esac
+        declare -A got=()
+        for port in native grpc; do
+            flag=(); [[ $port == grpc ]] && flag=(--grpc)
+            before=$(cpu_ticks)
+            line=$($tnt bench rpc --server "127.0.0.1:${!port}" "${flag[@]}" "${args[@]}" --seconds "$seconds")
+            after=$(cpu_ticks)
+            got[$port]=$(rate "$line")
+            # The CPU window includes the one-second warm-up: its calls are counted at the same rate.
+            echo "$line; server CPU $(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK) / (${got[$port]} * ($seconds + 1)) * 1e6:.1f}')") µs per call"
+        done
+        ratios[$load]+="$(python3 -c "print(f'{${got[grpc]} / ${got[native]}:.3f}')") "
     done
+done
+echo
+for load in health1 health64 predict16; do
+    python3 -c "import statistics, sys; r = sorted(map(float, sys.argv[2:])); print(f'{sys.argv[1]}: gRPC ÷ native calls/s, median {statistics.median(r):.3f} over {len(r)} rounds ({\", \".join(f\"{x:.3f}\" for x in r)})')" $load ${ratios[$load]}
 done

@@ -28,7 +28,9 @@ final class ConnectionBudget {
 /// until it closes, against its connection's budget and the server-wide one (the native
 /// port's `--max-buffered-bytes`), and stops reading while either is spent. A stream that
 /// does not read does not widen its HTTP/2 window, so its client cannot send more: what a
-/// client can make the server hold stays bounded however many streams it opens.
+/// client can make the server hold stays bounded however many streams it opens. And, as a
+/// native frame must, the request must arrive whole (END_STREAM) within `--frame-timeout` of
+/// its headers, or the stream is reset: a slow client cannot hold a budget and a call slot.
 final class StreamBudgetHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -39,6 +41,8 @@ final class StreamBudgetHandler: ChannelDuplexHandler {
     private let connection: ConnectionBudget
     private var held = 0
     private var readPending = false
+    private var arrival: Scheduled<Void>?
+    private var requestComplete = false
 
     init(core: ServerCore, connection: ConnectionBudget) {
         self.core = core
@@ -46,32 +50,60 @@ final class StreamBudgetHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .data(let frame) = unwrapInboundIn(data), case .byteBuffer(let bytes) = frame.data {
-            held += bytes.readableBytes
-            connection.add(bytes.readableBytes)
-            core.adjustBuffered(by: bytes.readableBytes)
+        switch unwrapInboundIn(data) {
+        case .headers(let headers):
+            if headers.endStream { requestComplete = true } else { watchArrival(context: context) }
+        case .data(let frame):
+            if case .byteBuffer(let bytes) = frame.data {
+                held += bytes.readableBytes
+                connection.add(bytes.readableBytes)
+                core.adjustBuffered(by: bytes.readableBytes)
+            }
+            if frame.endStream { requestComplete = true }
+        default:
+            break
+        }
+        if requestComplete {
+            arrival?.cancel()
+            arrival = nil
         }
         context.fireChannelRead(data)
     }
 
+    private func watchArrival(context: ChannelHandlerContext) {
+        guard arrival == nil else { return }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        arrival = context.eventLoop.scheduleTask(in: .seconds(Int64(core.config.frameTimeoutSeconds))) {
+            bound.value.close(promise: nil)
+        }
+    }
+
     func read(context: ChannelHandlerContext) {
         guard connection.hasRoom else {
-            readPending = true
+            pause()
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             connection.whenRoom { bound.value.0.resume(context: bound.value.1) }
             return
         }
         guard core.hasBufferRoom else {
-            readPending = true
+            pause()
             core.waitForBufferRoom(context.channel)
             return
         }
         context.read()
     }
 
+    /// Not reading, for the server's sake: the request's arrival clock stops too.
+    private func pause() {
+        readPending = true
+        arrival?.cancel()
+        arrival = nil
+    }
+
     private func resume(context: ChannelHandlerContext) {
         guard readPending else { return }
         readPending = false
+        if !requestComplete { watchArrival(context: context) }
         read(context: context)
     }
 
@@ -81,6 +113,7 @@ final class StreamBudgetHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        arrival?.cancel()
         release()
         context.fireChannelInactive()
     }

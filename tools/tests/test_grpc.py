@@ -16,6 +16,7 @@ import time
 import grpc
 import h2.config
 import h2.connection
+import h2.events
 import pytest
 from grpc_health.v1 import health_pb2 as std_health_pb2
 from grpc_health.v1 import health_pb2_grpc as std_health_grpc
@@ -327,6 +328,33 @@ def test_a_client_cannot_make_the_server_hold_more_than_its_budget(tmp_path, pb)
         assert classifier.Predict(predict_request(pb, [IMAGES[2]]), timeout=10).results[0].class_ids
         flooding.close()
         assert wait_for(lambda: metric(process.admin, "tnt_buffered_bytes") == 0)
+        channel.close()
+    finally:
+        stop(process)
+
+
+def test_a_request_that_arrives_too_slowly_is_reset(tmp_path, pb):
+    process, _ = serve(tmp_path, "--frame-timeout", "1")
+    try:
+        host, port = process.grpc.rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)))
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        conn.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/tnt.v1.Classifier/Predict"),
+                              (":authority", process.grpc), ("content-type", "application/grpc"), ("te", "trailers")])
+        conn.send_data(1, struct.pack(">BI", 0, 1000) + b"\0" * 10)  # 10 of 1,000 bytes, then nothing
+        sock.sendall(conn.data_to_send())
+        started, reset = time.time(), None
+        sock.settimeout(5)
+        while reset is None and time.time() - started < 5:
+            for event in conn.receive_data(sock.recv(65536)):
+                if isinstance(event, (h2.events.StreamReset, h2.events.StreamEnded)):
+                    reset = time.time() - started
+            sock.sendall(conn.data_to_send())
+        assert reset is not None and 0.9 <= reset < 3
+        sock.close()
+        channel, classifier, _ = stubs(pb, process.grpc)
+        assert classifier.Predict(predict_request(pb, [IMAGES[2]]), timeout=10).results[0].class_ids
         channel.close()
     finally:
         stop(process)
