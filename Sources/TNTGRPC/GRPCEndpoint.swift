@@ -45,8 +45,9 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
                 }
             }
         }
+        let address: GRPCNIOTransportCore.SocketAddress = config.host.contains(":") ? .ipv6(host: config.host, port: port) : .ipv4(host: config.host, port: port)
         let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: config.host, port: port), transportSecurity: try Self.security(core.security.tls),
+            address: address, transportSecurity: try Self.security(core.security.tls),
             config: transportConfig, eventLoopGroup: group)
         let watchers = self.watchers
         server = GRPCServer(transport: transport, services: [TNTServices(core: core), HealthService(core: core, watchers: watchers)])
@@ -76,10 +77,11 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
             }
         }
         lock.withLock { serving = task }
-        guard let address = try await server.listeningAddress?.ipv4 else {
+        let listening = try await server.listeningAddress
+        guard let (host, port) = listening?.ipv4.map({ ($0.host, $0.port) }) ?? listening?.ipv6.map({ ($0.host, $0.port) }) else {
             throw GRPCEndpointError(description: "the gRPC port did not bind")
         }
-        let bound = try NIOCore.SocketAddress(ipAddress: address.host, port: address.port)
+        let bound = try NIOCore.SocketAddress(ipAddress: host, port: port)
         logger.info("gRPC listening", metadata: ["address": "\(bound)"])
         return bound
     }

@@ -26,18 +26,19 @@ struct ProtobufBytes: MessageSerializer, MessageDeserializer {
 enum GRPCTimeout {
     /// The timeout in microseconds (at least 1), or nil when the header is absent or malformed.
     static func micros(_ text: String) -> UInt64? {
-        guard let unit = text.last, (2...9).contains(text.count), let amount = UInt64(text.dropLast()) else { return nil }
-        let nanosPerUnit: UInt64
+        let digits = text.dropLast()
+        guard let unit = text.last, (1...8).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let amount = UInt64(digits) else { return nil }
+        let microsPerUnit: UInt64
         switch unit {
-        case "H": nanosPerUnit = 3_600_000_000_000
-        case "M": nanosPerUnit = 60_000_000_000
-        case "S": nanosPerUnit = 1_000_000_000
-        case "m": nanosPerUnit = 1_000_000
-        case "u": nanosPerUnit = 1_000
-        case "n": nanosPerUnit = 1
+        case "H": microsPerUnit = 3_600_000_000
+        case "M": microsPerUnit = 60_000_000
+        case "S": microsPerUnit = 1_000_000
+        case "m": microsPerUnit = 1_000
+        case "u": microsPerUnit = 1
+        case "n": return max(1, amount / 1_000)
         default: return nil
         }
-        let (nanos, overflow) = amount.multipliedReportingOverflow(by: nanosPerUnit)
-        return overflow ? .max : max(1, nanos / 1_000)
+        return max(1, amount * microsPerUnit)  // at most 99,999,999 hours: no overflow
     }
 }
