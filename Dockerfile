@@ -10,8 +10,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
-RUN swift build -c release --static-swift-stdlib --product tnt-server \
-    && swift build -c release --static-swift-stdlib --product tnt \
+RUN swift build -c release --static-swift-stdlib --traits GRPC --product tnt-server \
+    && swift build -c release --static-swift-stdlib --traits GRPC --product tnt \
     && install -D -m 0755 .build/release/tnt-server /out/tnt-server \
     && install -D -m 0755 .build/release/tnt /out/tnt
 

@@ -28,8 +28,8 @@ if ! podman image exists localhost/debian:bookworm-local; then
 fi
 
 echo "== release build with --static-swift-stdlib"
-swift build -c release --static-swift-stdlib --product tnt-server --scratch-path .build-static > /dev/null
-swift build -c release --static-swift-stdlib --product tnt --scratch-path .build-static > /dev/null
+swift build -c release --static-swift-stdlib --traits GRPC --product tnt-server --scratch-path .build-static > /dev/null
+swift build -c release --static-swift-stdlib --traits GRPC --product tnt --scratch-path .build-static > /dev/null
 context="$work/context"
 rm -rf "$context" && mkdir -p "$context/out"
 cp .build-static/release/tnt-server .build-static/release/tnt "$context/out/"

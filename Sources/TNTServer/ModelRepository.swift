@@ -1,31 +1,8 @@
 import Foundation
 import TNTImage
+import TNTInference
 import TNTModel
 import TNTProtocol
-
-/// One entry of the model repository: `DIR/<name>/model.json` with
-/// `{"architecture": "tnt_small" | "tnt_base" | {config fields}, "weights": "weights.safetensors",
-///   "labels": "labels.txt", "preprocess": {...}}`.
-public struct ModelManifest: Decodable, Sendable {
-    public var architecture: Architecture
-    public var weights: String
-    public var labels: String?
-    public var preprocess: PreprocessConfig?
-
-    public enum Architecture: Decodable, Sendable {
-        case preset(String)
-        case custom(TNTConfig)
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let name = try? container.decode(String.self) {
-                self = .preset(name)
-            } else {
-                self = .custom(try container.decode(TNTConfig.self))
-            }
-        }
-    }
-}
 
 /// A loaded (or failed) model.
 public final class LoadedModel: @unchecked Sendable {
@@ -48,47 +25,17 @@ public final class LoadedModel: @unchecked Sendable {
 
     public var isReady: Bool { info.state == .ready }
 
-    /// Loads `directory/model.json`; any failure becomes a FAILED entry with its reason.
+    /// Loads `directory/model.json` (`ModelFolder`, the loader `TNTClassifier` uses too); any
+    /// failure becomes a FAILED entry with its reason.
     static func load(name: String, directory: String) -> LoadedModel {
         let fingerprint = ModelRepository.fingerprint(directory)
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/model.json"))
-            let manifest = try JSONDecoder().decode(ModelManifest.self, from: data)
-            let config: TNTConfig
-            let architecture: String
-            switch manifest.architecture {
-            case .preset(let preset):
-                guard let known = TNTConfig.preset(preset) else { throw TNTConfigError.unknownArchitecture(preset) }
-                config = known
-                architecture = preset.lowercased()
-            case .custom(let custom):
-                try custom.validate()
-                config = custom
-                architecture = "custom"
-            }
-            let weights = try TNTWeights(config: config, path: directory + "/" + manifest.weights)
-            var labels: [String] = []
-            if let labelFile = manifest.labels {
-                let text = try String(contentsOfFile: directory + "/" + labelFile, encoding: .utf8)
-                labels = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
-                if labels.last == "" { labels.removeLast() }
-                guard labels.count == config.classNum else {
-                    throw RPCError(.failedPrecondition, "\(labelFile) has \(labels.count) labels for \(config.classNum) classes")
-                }
-            }
-            var preprocess = manifest.preprocess ?? PreprocessConfig()
-            if manifest.preprocess == nil && config.imgSize != preprocess.cropSize {
-                // PaddleClas's ratio 248/224 for other input sizes.
-                preprocess.cropSize = config.imgSize
-                preprocess.resizeShort = (config.imgSize * 248 + 112) / 224
-            }
-            guard preprocess.cropSize == config.imgSize else {
-                throw RPCError(.failedPrecondition, "preprocess crop_size \(preprocess.cropSize) does not match img_size \(config.imgSize)")
-            }
-            let info = ModelInfo(name: name, architecture: architecture, inputShape: [config.inChans, config.imgSize, config.imgSize],
-                                 classes: config.classNum, parameters: weights.parameterCount,
-                                 weightsSHA256: weights.file.sha256(), state: .ready, hasLabels: !labels.isEmpty)
-            return LoadedModel(name: name, info: info, weights: weights, labels: labels, preprocess: preprocess, fingerprint: fingerprint)
+            let folder = try ModelFolder(directory: directory)
+            let config = folder.config
+            let info = ModelInfo(name: name, architecture: folder.architecture, inputShape: [config.inChans, config.imgSize, config.imgSize],
+                                 classes: config.classNum, parameters: folder.weights.parameterCount,
+                                 weightsSHA256: folder.weights.file.sha256(), state: .ready, hasLabels: !folder.labels.isEmpty)
+            return LoadedModel(name: name, info: info, weights: folder.weights, labels: folder.labels, preprocess: folder.preprocess, fingerprint: fingerprint)
         } catch {
             let info = ModelInfo(name: name, architecture: "", inputShape: [], classes: 0, parameters: 0,
                                  weightsSHA256: "", state: .failed, stateReason: reason(error, directory: directory, name: name))

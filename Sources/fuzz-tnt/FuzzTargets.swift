@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import TNTImage
+import TNTInference
 import TNTModel
 import TNTProtocol
 import TNTServer

@@ -5,7 +5,9 @@ import Metrics
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+#if GRPC
 import TNTGRPC
+#endif
 import TNTModel
 import TNTServer
 
@@ -199,9 +201,13 @@ struct TNTServerCommand: AsyncParsableCommand {
             "admin_tls": "\(config.adminTLS)", "auth_tokens": "\(config.authTokensFile ?? "none")", "access_log": "\(config.accessLog)",
         ])
         let host = config.host
-        let grpcGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = try TNTServer(config: config, logger: logger, metrics: { registry.emitToString() }, endpoints: { core in
-            try config.grpcPort.map { [try GRPCEndpoint(core: core, port: $0, group: grpcGroup)] } ?? []
+            guard let port = config.grpcPort else { return [] }
+            #if GRPC
+            return [try GRPCEndpoint(core: core, port: port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1))]
+            #else
+            throw ValidationError("--grpc-port \(port): this tnt-server was built without gRPC; build it with `swift build -c release --traits GRPC` (make serve GRPC=1)")
+            #endif
         }) { bound in
             // The lines tests and scripts wait for: admin and gRPC first, then the RPC port.
             var lines = ""

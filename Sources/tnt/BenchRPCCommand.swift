@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import TNTClient
+#if GRPC
 import TNTGRPC
+#endif
 import TNTModel
 import TNTProtocol
 
@@ -118,13 +120,19 @@ extension TNTClient: BytesCaller {
     func call(_ method: String, _ payload: [UInt8]) async throws -> [UInt8] { try await call(method, payload, options: CallOptions()) }
 }
 
+#if GRPC
 extension GRPCBytesClient: BytesCaller {}
+#endif
 
 extension ServerOptions {
-    func connectGRPC() throws -> GRPCBytesClient {
+    func connectGRPC() throws -> any BytesCaller {
+        #if GRPC
         guard !tls, tlsCA == nil, tlsCert == nil else { throw ValidationError("--grpc benchmarks plaintext gRPC only") }
         let parts = self.server.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--grpc needs --server HOST:PORT, got '\(self.server)'") }
         return try GRPCBytesClient(host: String(parts[0]), port: port)
+        #else
+        throw ValidationError("--grpc: this tnt was built without gRPC; build it with `swift build -c release --traits GRPC`")
+        #endif
     }
 }

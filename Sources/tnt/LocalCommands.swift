@@ -1,42 +1,32 @@
 import ArgumentParser
 import Foundation
 import TNTImage
+import TNTInference
 import TNTModel
 import TNTProtocol
 import TNTServer
 
-/// A model of a repository, loaded in this process.
-struct LocalModel {
-    let model: LoadedModel
-    let engine: TNTEngine
-
-    init(models: String, name: String?, maxBatch: Int) throws {
-        let repository = try ModelRepository(directory: models)
-        guard let chosen = name ?? repository.defaultModel, let model = repository.models[chosen] else {
-            throw ValidationError("no model '\(name ?? "")' in \(models); models: \(repository.models.keys.sorted().joined(separator: ", "))")
-        }
-        guard let weights = model.weights else { throw ValidationError("model '\(chosen)' failed to load: \(model.info.stateReason)") }
-        self.model = model
-        try selectKernels(configs: [weights.config])
-        engine = TNTEngine(weights: weights, maxBatch: maxBatch, threads: CPUBudget.cores)
+/// A model of a repository loaded in this process: `DIR/NAME`, or the repository's default
+/// (the first model by name that loads), as the server picks it.
+func localClassifier(models: String, name: String?, maxBatch: Int) throws -> TNTClassifier {
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? [])
+        .filter { FileManager.default.fileExists(atPath: models + "/" + $0 + "/model.json") }.sorted()
+    if let name {
+        guard names.contains(name) else { throw ValidationError("no model '\(name)' in \(models); models: \(names.joined(separator: ", "))") }
+        return try TNTClassifier(directory: models + "/" + name, maxBatch: maxBatch)
     }
-
-    func tensor(_ path: String) throws -> [Float] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
-        return try Preprocessor.tensor(try ImageDecoder.decode([UInt8](data)), config: model.preprocess)
+    for candidate in names {
+        if let loaded = try? TNTClassifier(directory: models + "/" + candidate, maxBatch: maxBatch) { return loaded }
     }
-
-    /// Softmax probabilities per image, in order.
-    func probabilities(_ tensors: [[Float]]) -> [[Float]] {
-        let classes = model.info.classes
-        let logits = engine.run(input: tensors.flatMap { $0 }).logits
-        return (0..<tensors.count).map { i in
-            logits[i * classes..<(i + 1) * classes].withContiguousStorageIfAvailable { Classify.softmax($0) }!
-        }
-    }
+    throw ValidationError("no model in \(models) loads; models: \(names.joined(separator: ", "))")
 }
 
-struct ClassifyCommand: ParsableCommand {
+func readImage(_ path: String) throws -> [UInt8] {
+    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
+    return [UInt8](data)
+}
+
+struct ClassifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify",
         abstract: "Classify images in this process (no server), as PaddleClas's predictor reports them."
@@ -48,20 +38,19 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(help: "Print PaddleClas's predictor JSON (class_ids, scores, label_names, file_name).") var json = false
     @Argument(help: "PNG or JPEG files.") var images: [String]
 
-    func run() throws {
-        let local = try LocalModel(models: models, name: model, maxBatch: 1)
+    func run() async throws {
+        let classifier = try localClassifier(models: models, name: model, maxBatch: 1)
         var results: [Classification] = []
+        // One image at a time, each computed alone: the bits the server gives a lone call.
         for path in images {
-            let probabilities = local.probabilities([try local.tensor(path)])[0]
-            let ids = Classify.topK(probabilities, k: topK)
-            results.append(Classification(classIDs: ids, scores: ids.map { probabilities[$0] },
-                                          labelNames: local.model.labels.isEmpty ? [] : ids.map { local.model.labels[$0] }))
+            let top = try await classifier.classify(try readImage(path), topK: topK)
+            results.append(Classification(classIDs: top.classIDs, scores: top.scores, labelNames: top.labelNames))
         }
         printResults(results, files: images, json: json)
     }
 }
 
-struct EvalCommand: ParsableCommand {
+struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Top-1 and top-5 accuracy of a model on a labelled list (PaddleClas's format: `relative/path label` per line)."
@@ -74,8 +63,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Images per forward pass.") var batch = 16
     @Flag(help: "Print the result as JSON.") var json = false
 
-    func run() throws {
-        let local = try LocalModel(models: models, name: model, maxBatch: batch)
+    func run() async throws {
+        let classifier = try localClassifier(models: models, name: model, maxBatch: batch)
         guard let text = try? String(contentsOfFile: list, encoding: .utf8) else { throw ValidationError("cannot read '\(list)'") }
         let base = root ?? URL(fileURLWithPath: list).deletingLastPathComponent().path
         let entries = try text.split(whereSeparator: \.isNewline).map { line -> (String, Int) in
@@ -89,9 +78,9 @@ struct EvalCommand: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         for chunkStart in stride(from: 0, to: entries.count, by: batch) {
             let chunk = entries[chunkStart..<min(chunkStart + batch, entries.count)]
-            let probabilities = local.probabilities(try chunk.map { try local.tensor($0.0) })
-            for (p, (_, label)) in zip(probabilities, chunk) {
-                let best = Classify.topK(p, k: 5)
+            let predictions = try await classifier.classify(try chunk.map { try readImage($0.0) }, topK: 5)
+            for (prediction, (_, label)) in zip(predictions, chunk) {
+                let best = prediction.classIDs
                 if best.first == label { top1 += 1 }
                 if best.contains(label) { top5 += 1 }
             }
@@ -104,7 +93,7 @@ struct EvalCommand: ParsableCommand {
             print(#"{"images": \#(entries.count), "top1": \#(Double(top1) / n), "top5": \#(Double(top5) / n), "images_per_second": \#(n / seconds)}"#)
         } else {
             print(String(format: "%@: %d images, top-1 %.4f (%d), top-5 %.4f (%d), %.1f images/s",
-                         local.model.name, entries.count, Double(top1) / n, top1, Double(top5) / n, top5, n / seconds))
+                         classifier.model.name, entries.count, Double(top1) / n, top1, Double(top5) / n, top5, n / seconds))
         }
     }
 

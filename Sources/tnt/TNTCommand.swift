@@ -5,7 +5,7 @@ struct TNTCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tnt",
         abstract: "TNTServe's command line: run and measure TNT image classifiers.",
-        subcommands: [ForwardCommand.self, PreprocessCommand.self, ClassifyCommand.self, EvalCommand.self, KernelsCommand.self, PredictCommand.self, HealthCommand.self, ReadyCommand.self, ModelsCommand.self, BenchCommand.self]
+        subcommands: [ForwardCommand.self, PreprocessCommand.self, ClassifyCommand.self, EvalCommand.self, FinetuneCommand.self, KernelsCommand.self, PredictCommand.self, HealthCommand.self, ReadyCommand.self, ModelsCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,122 @@
+import Foundation
+import TNTModel
+
+/// Computes the tensors of any number of callers in batches, on one thread of its own: a
+/// batch is taken when `maxBatch` tensors wait or the oldest has waited `maxDelay`.
+final class BatchRunner: @unchecked Sendable {
+    /// One image's outputs.
+    struct Row: Sendable {
+        let logits: [Float]
+        let features: [Float]
+    }
+
+    private struct Waiting {
+        let tensor: [Float]
+        let arrived: UInt64
+        let deliver: (Row) -> Void
+    }
+
+    private let engine: TNTEngine
+    private let maxDelayNanos: UInt64
+    private let condition = NSCondition()
+    private var waiting: [Waiting] = []
+    private var closed = false
+
+    init(engine: TNTEngine, maxDelay: Duration) {
+        self.engine = engine
+        let (seconds, attoseconds) = maxDelay.components
+        maxDelayNanos = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        let thread = Thread { [self] in run() }
+        thread.name = "tnt-classifier"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// The rows of `tensors`, in order. They are queued together, in order, so that one
+    /// caller's images fill batches in the order given.
+    func compute(_ tensors: [[Float]]) async -> [Row] {
+        guard !tensors.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            let rows = Rows(count: tensors.count, continuation)
+            let now = DispatchTime.now().uptimeNanoseconds
+            condition.withLock {
+                for (k, tensor) in tensors.enumerated() {
+                    waiting.append(Waiting(tensor: tensor, arrived: now) { rows.set(k, $0) })
+                }
+                condition.broadcast()
+            }
+        }
+    }
+
+    /// The thread computes what waits, then ends.
+    func close() {
+        condition.withLock {
+            closed = true
+            condition.broadcast()
+        }
+    }
+
+    private func run() {
+        let c = engine.config
+        var input = [Float](repeating: 0, count: engine.maxBatch * c.inputSize)
+        var logits = [Float](repeating: 0, count: engine.maxBatch * c.classNum)
+        var features = [Float](repeating: 0, count: engine.maxBatch * c.embedDim)
+        while let batch = nextBatch() {
+            input.withUnsafeMutableBufferPointer { i in
+                for (k, item) in batch.enumerated() {
+                    (i.baseAddress! + k * c.inputSize).update(from: item.tensor, count: c.inputSize)
+                }
+            }
+            input.withUnsafeBufferPointer { i in
+                logits.withUnsafeMutableBufferPointer { l in
+                    features.withUnsafeMutableBufferPointer { f in
+                        engine.run(input: i.baseAddress!, batch: batch.count, logits: l.baseAddress!, features: f.baseAddress!)
+                    }
+                }
+            }
+            for (k, item) in batch.enumerated() {
+                item.deliver(Row(logits: Array(logits[k * c.classNum..<(k + 1) * c.classNum]),
+                                                        features: Array(features[k * c.embedDim..<(k + 1) * c.embedDim])))
+            }
+        }
+    }
+
+    private func nextBatch() -> [Waiting]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while waiting.isEmpty && !closed { condition.wait() }
+        if waiting.isEmpty { return nil }
+        let due = waiting[0].arrived + maxDelayNanos
+        while waiting.count < engine.maxBatch && !closed {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now >= due { break }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
+        }
+        let batch = Array(waiting.prefix(engine.maxBatch))
+        waiting.removeFirst(batch.count)
+        return batch
+    }
+}
+
+/// One caller's rows as they are computed; the caller resumes with all of them.
+private final class Rows: @unchecked Sendable {
+    private let lock = NSLock()
+    private var rows: [BatchRunner.Row?]
+    private var remaining: Int
+    private let continuation: CheckedContinuation<[BatchRunner.Row], Never>
+
+    init(count: Int, _ continuation: CheckedContinuation<[BatchRunner.Row], Never>) {
+        rows = Array(repeating: nil, count: count)
+        remaining = count
+        self.continuation = continuation
+    }
+
+    func set(_ k: Int, _ row: BatchRunner.Row) {
+        let done: [BatchRunner.Row]? = lock.withLock {
+            rows[k] = row
+            remaining -= 1
+            return remaining == 0 ? rows.map { $0! } : nil
+        }
+        if let done { continuation.resume(returning: done) }
+    }
+}
