@@ -146,6 +146,7 @@ let package = Package(
         ),
         .testTarget(name: "TNTServerTests", dependencies: ["TNTServer", "TNTProtocol"]),
         .testTarget(name: "TNTClientTests", dependencies: ["TNTClient"]),
+        .testTarget(name: "TNTInferenceTests", dependencies: ["TNTInference", "TNTModel"]),
         .testTarget(name: "TNTGRPCTests", dependencies: ["TNTGRPC", .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(
             name: "IntegrationTests",

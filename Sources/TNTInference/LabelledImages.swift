@@ -8,6 +8,11 @@ public struct LabelledImages: Sendable {
     public struct Entry: Sendable, Equatable {
         public let path: String
         public let label: Int
+
+        public init(path: String, label: Int) {
+            self.path = path
+            self.label = label
+        }
     }
 
     public var entries: [Entry]

@@ -19,7 +19,8 @@ import TNTModel
 public final class TNTClassifier: Sendable {
     /// The loaded folder: name, architecture, labels, preprocessing, weights.
     public let model: ModelFolder
-    /// The OpenBLAS kernels chosen and checked for this CPU when the first classifier loaded.
+    /// The OpenBLAS kernels chosen and checked for this CPU when the first classifier of the
+    /// process loaded.
     public let kernels: KernelSelection
     /// Limits on the images accepted (encoded bytes, pixels, decompression bombs).
     public let limits: DecodeLimits
@@ -40,16 +41,31 @@ public final class TNTClassifier: Sendable {
         } catch {
             throw .model("\(error)")
         }
-        do {
-            kernels = try BLASKernels.selectAndCheck(configs: [model.config])
-        } catch {
-            throw .kernels("\(error)")
-        }
+        kernels = try Self.selectKernels(model.config)
         self.limits = limits
         batches = BatchRunner(engine: TNTEngine(weights: model.weights, maxBatch: maxBatch, threads: threads), maxDelay: maxDelay)
     }
 
     deinit { batches.close() }
+
+    private static let kernelLock = NSLock()
+    nonisolated(unsafe) private static var selected: KernelSelection?
+
+    /// OpenBLAS's kernel family is one setting for the process: chosen and checked by the first
+    /// classifier (on its shapes and the presets', as the server does), then kept, so that a
+    /// classifier loading later never switches kernels under one computing.
+    private static func selectKernels(_ config: TNTConfig) throws(TNTClassifierError) -> KernelSelection {
+        kernelLock.lock()
+        defer { kernelLock.unlock() }
+        if let selected { return selected }
+        do {
+            let selection = try BLASKernels.selectAndCheck(configs: [config, .tntSmall, .tntBase])
+            selected = selection
+            return selection
+        } catch {
+            throw .kernels("\(error)")
+        }
+    }
 
     /// Classifies one encoded image (PNG or JPEG).
     /// - Parameters:

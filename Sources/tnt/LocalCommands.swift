@@ -11,12 +11,16 @@ import TNTServer
 func localClassifier(models: String, name: String?, maxBatch: Int) throws -> TNTClassifier {
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? [])
         .filter { FileManager.default.fileExists(atPath: models + "/" + $0 + "/model.json") }.sorted()
+    func announce(_ classifier: TNTClassifier) -> TNTClassifier {
+        if !classifier.kernels.rejected.isEmpty { FileHandle.standardError.write(Data((classifier.kernels.summary + "\n").utf8)) }
+        return classifier
+    }
     if let name {
         guard names.contains(name) else { throw ValidationError("no model '\(name)' in \(models); models: \(names.joined(separator: ", "))") }
-        return try TNTClassifier(directory: models + "/" + name, maxBatch: maxBatch)
+        return announce(try TNTClassifier(directory: models + "/" + name, maxBatch: maxBatch))
     }
     for candidate in names {
-        if let loaded = try? TNTClassifier(directory: models + "/" + candidate, maxBatch: maxBatch) { return loaded }
+        if let loaded = try? TNTClassifier(directory: models + "/" + candidate, maxBatch: maxBatch) { return announce(loaded) }
     }
     throw ValidationError("no model in \(models) loads; models: \(names.joined(separator: ", "))")
 }
