@@ -5,6 +5,8 @@
 # end. The load generator is `tnt bench rpc` (TNTClient, or with --grpc grpc-swift's own
 # client) on the same cores; the server's CPU time per call is printed beside each figure.
 #   bench/grpc_vs_native.sh [rounds] [seconds per measurement]
+# Needs release builds of tnt and tnt-server with the gRPC trait (`make bench` makes them):
+#   swift build -c release --traits GRPC --product tnt-server; ... --product tnt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/announced_port.sh
