@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rawwire import ROOT, start_server, stop, wait_for
-from tnt_client import Client
+pytest.register_assert_rewrite("rawwire")
+from rawwire import ROOT, start_server, stop, wait_for  # noqa: E402
+from tnt_client import Client  # noqa: E402
 
 TNT = os.path.join(ROOT, ".build", "debug", "tnt")
 DIGITS = os.path.join(ROOT, "models", "digits")
