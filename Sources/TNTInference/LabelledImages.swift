@@ -5,20 +5,26 @@ import TNTModel
 /// (`FOLDER/<class name>/*.png|jpg|jpeg`, classes in name order) or from PaddleClas's list
 /// format (`relative/path label` per line).
 public struct LabelledImages: Sendable {
+    /// One image file and its class.
     public struct Entry: Sendable, Equatable {
+        /// The file, as given or joined to the list's root.
         public let path: String
+        /// Its class: an index into ``LabelledImages/classNames``.
         public let label: Int
 
+        /// An image file and its class.
         public init(path: String, label: Int) {
             self.path = path
             self.label = label
         }
     }
 
+    /// Every image, class by class for a folder, in file order for a list.
     public var entries: [Entry]
     /// One name per class, by label.
     public var classNames: [String]
 
+    /// Images already listed, for example one part of a ``split(heldOutFraction:seed:)``.
     public init(entries: [Entry], classNames: [String]) {
         self.entries = entries
         self.classNames = classNames

@@ -9,11 +9,15 @@ public struct ModelFolder: Sendable {
     public let name: String
     /// `tnt_small`, `tnt_base`, or `custom` for a configuration written out in `model.json`.
     public let architecture: String
+    /// The weights file, memory-mapped and checked against the architecture.
     public let weights: TNTWeights
     /// One per class, or empty when the folder has none.
     public let labels: [String]
+    /// How an image becomes the model's input: `model.json`'s `preprocess`, or PaddleClas's
+    /// (resize the short side to 248/224 of the input, crop, mean and std 0.5).
     public let preprocess: PreprocessConfig
 
+    /// The network's dimensions.
     public var config: TNTConfig { weights.config }
 
     /// Loads `directory/model.json` and what it names.
@@ -69,11 +73,16 @@ public struct ModelFolder: Sendable {
 /// `model.json`: `{"architecture": "tnt_small" | "tnt_base" | {config fields}, "weights":
 /// "weights.safetensors", "labels": "labels.txt", "preprocess": {...}}`.
 public struct ModelManifest: Codable, Sendable {
+    /// `"tnt_small"`, `"tnt_base"`, or PaddleClas's TNT arguments written out.
     public var architecture: Architecture
+    /// The safetensors file, relative to the folder.
     public var weights: String
+    /// A text file with one label per class, relative to the folder.
     public var labels: String?
+    /// The preprocessing; PaddleClas's for TNT when absent.
     public var preprocess: PreprocessConfig?
 
+    /// A manifest to write (``ModelFolder/write(head:classNames:to:training:)`` does).
     public init(architecture: Architecture, weights: String, labels: String? = nil, preprocess: PreprocessConfig? = nil) {
         self.architecture = architecture
         self.weights = weights
@@ -86,6 +95,7 @@ public struct ModelManifest: Codable, Sendable {
         case preset(String)
         case custom(TNTConfig)
 
+        /// A JSON string is a preset's name; an object, the arguments.
         public init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if let name = try? container.decode(String.self) {
@@ -95,6 +105,7 @@ public struct ModelManifest: Codable, Sendable {
             }
         }
 
+        /// As it is read: a string or an object.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
@@ -107,6 +118,7 @@ public struct ModelManifest: Codable, Sendable {
 
 /// A model folder that does not load: what is wrong, naming the file.
 public struct ModelFolderError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong, naming the file.
     public let description: String
     public init(_ description: String) { self.description = description }
 }

@@ -9,10 +9,14 @@ import Foundation
 public struct SoftmaxRegression: Sendable {
     /// (features, classes), row-major: the head's layout in a TNT weights file.
     public var weights: [Double]
+    /// One per class.
     public var bias: [Double]
+    /// The length of a feature vector.
     public let features: Int
+    /// The number of classes.
     public let classes: Int
 
+    /// A head of zeros: every class equally likely.
     public init(features: Int, classes: Int) {
         self.features = features
         self.classes = classes
@@ -24,9 +28,12 @@ public struct SoftmaxRegression: Sendable {
     public struct Samples: Sendable {
         /// (count, features), row-major.
         public let rows: [Double]
+        /// Each row's class, `0..<classes`.
         public let labels: [Int]
+        /// The number of samples.
         public var count: Int { labels.count }
 
+        /// `rows` holds `labels.count` feature vectors one after another.
         public init(rows: [Double], labels: [Int]) {
             precondition(labels.isEmpty ? rows.isEmpty : rows.count % labels.count == 0, "rows do not match labels")
             self.rows = rows
@@ -34,8 +41,11 @@ public struct SoftmaxRegression: Sendable {
         }
     }
 
+    /// How to train; `training.json` records them.
     public struct Settings: Sendable, Codable {
+        /// λ of λ/2·‖W‖², added to the mean cross-entropy.
         public var weightDecay: Double
+        /// The most L-BFGS iterations.
         public var maxIterations = 500
         /// Iterations without a better held-out loss before stopping.
         public var patience = 20
@@ -44,16 +54,21 @@ public struct SoftmaxRegression: Sendable {
         /// Corrections L-BFGS keeps.
         public var memory = 10
 
+        /// Defaults for everything but the weight decay.
         public init(weightDecay: Double) { self.weightDecay = weightDecay }
     }
 
     /// What training did.
     public struct Report: Sendable, Codable {
+        /// L-BFGS iterations run.
         public var iterations: Int
         /// The iteration whose parameters were kept (the best held-out loss).
         public var bestIteration: Int
+        /// The objective on the training samples, with the decay, of the parameters kept.
         public var trainLoss: Double
+        /// The mean cross-entropy on the held-out samples of the parameters kept, if any.
         public var heldOutLoss: Double?
+        /// Why training ended: converged, early stopping, max iterations, ...
         public var stopped: String
     }
 

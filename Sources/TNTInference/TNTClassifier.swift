@@ -113,6 +113,7 @@ public final class TNTClassifier: Sendable {
     /// Whole vectors a ``Prediction`` may carry besides its top classes.
     public struct Outputs: OptionSet, Sendable {
         public let rawValue: Int
+        /// An option set of the values below.
         public init(rawValue: Int) { self.rawValue = rawValue }
         /// Softmax probabilities of every class.
         public static let probabilities = Outputs(rawValue: 1)
@@ -151,6 +152,7 @@ public enum TNTClassifierError: Error, CustomStringConvertible, Sendable, Equata
     /// A tensor of the wrong size.
     case input(String)
 
+    /// The case and its reason, in one line.
     public var description: String {
         switch self {
         case .model(let why): "model: \(why)"
