@@ -25,22 +25,22 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
         let transportConfig = HTTP2ServerTransport.Posix.Config.defaults { c in
             c.rpc.maxRequestPayloadSize = ProtobufBytes.transportLimit(config.maxFrameSize)
             c.http2.maxConcurrentStreams = config.maxConcurrentCallsPerConnection
-            c.connection.maxIdleTime = .seconds(config.idleTimeoutSeconds)
             if config.maxConnectionAgeSeconds > 0 {
                 c.connection.maxAge = .seconds(config.maxConnectionAgeSeconds)
                 c.connection.maxGraceTime = .seconds(config.maxConnectionAgeGraceSeconds)
             }
-            let budgets = ConnectionBudgets(limit: config.maxConnectionBufferBytes)
+            // grpc-swift's own idle timer (`maxIdleTime`) stays off: see `GRPCConnection`.
+            let connections = GRPCConnections(limit: config.maxConnectionBufferBytes, idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))
             c.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 // The native port's connection limits (total and per address) count these too.
                 guard core.admit(channel) else { return channel.close() }
-                budgets.open(channel)
+                connections.open(channel)
                 // Answers leave at once, as on the native port: grpc-swift leaves Nagle on.
                 return channel.setOption(.tcpOption(.tcp_nodelay), value: 1)
             }
             c.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
                 stream.eventLoop.makeCompletedFuture {
-                    guard let connection = stream.parent.flatMap(budgets.budget) else { return }
+                    guard let connection = stream.parent.flatMap(connections.state) else { return }
                     try stream.pipeline.syncOperations.addHandler(StreamBudgetHandler(core: core, connection: connection), position: .first)
                 }
             }
@@ -102,21 +102,27 @@ public final class GRPCEndpoint: ServerEndpoint, @unchecked Sendable {
     }
 }
 
-/// Each open gRPC connection's `ConnectionBudget`, found by its streams through their parent channel.
-private final class ConnectionBudgets: @unchecked Sendable {
+/// Each open gRPC connection's `GRPCConnection`, found by its streams through their parent channel.
+private final class GRPCConnections: @unchecked Sendable {
     private let limit: Int
+    private let idleTimeout: TimeAmount
     private let lock = NSLock()
-    private var budgets: [ObjectIdentifier: ConnectionBudget] = [:]
+    private var open: [ObjectIdentifier: GRPCConnection] = [:]
 
-    init(limit: Int) { self.limit = limit }
-
-    func open(_ channel: Channel) {
-        let id = ObjectIdentifier(channel)
-        lock.withLock { budgets[id] = ConnectionBudget(limit: limit) }
-        channel.closeFuture.whenComplete { [self] _ in _ = lock.withLock { budgets.removeValue(forKey: id) } }
+    init(limit: Int, idleTimeout: TimeAmount) {
+        self.limit = limit
+        self.idleTimeout = idleTimeout
     }
 
-    func budget(_ connection: Channel) -> ConnectionBudget? { lock.withLock { budgets[ObjectIdentifier(connection)] } }
+    /// Called on the connection's event loop, as it is accepted.
+    func open(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        let connection = GRPCConnection(channel: channel, limit: limit, idleTimeout: idleTimeout)
+        lock.withLock { open[id] = connection }
+        channel.closeFuture.whenComplete { [self] _ in lock.withLock { open.removeValue(forKey: id) }?.closed() }
+    }
+
+    func state(_ connection: Channel) -> GRPCConnection? { lock.withLock { open[ObjectIdentifier(connection)] } }
 }
 
 struct GRPCEndpointError: Error, CustomStringConvertible {

@@ -2,14 +2,29 @@ import NIOCore
 import NIOHTTP2
 import TNTServer
 
-/// What one gRPC connection's streams hold of request bytes, against `--max-connection-buffer-bytes`.
-/// Used only on the connection's event loop (its streams share it).
-final class ConnectionBudget {
+/// One gRPC connection's state, used only on its event loop (its streams share it): the
+/// request bytes its streams hold, against `--max-connection-buffer-bytes`, and its idle
+/// close: with no stream open for `--idle-timeout`, the connection is closed.
+///
+/// (grpc-swift-nio-transport 2.9.2 has its own idle timer, but sets `maxAgeTimerHandler` to nil
+/// twice where it means to release that timer when a connection closes, so each connection
+/// closed with it on leaked its handler (found by LeakSanitizer): it stays off, and this
+/// replaces it.)
+final class GRPCConnection {
     let limit: Int
     private(set) var held = 0
     private var waiting: [() -> Void] = []
+    private let channel: Channel
+    private let idleTimeout: TimeAmount
+    private var streams = 0
+    private var idleClose: Scheduled<Void>?
 
-    init(limit: Int) { self.limit = limit }
+    init(channel: Channel, limit: Int, idleTimeout: TimeAmount) {
+        self.channel = channel
+        self.limit = limit
+        self.idleTimeout = idleTimeout
+        armIdleClose()
+    }
 
     var hasRoom: Bool { held < limit }
 
@@ -22,6 +37,28 @@ final class ConnectionBudget {
     }
 
     func whenRoom(_ resume: @escaping () -> Void) { waiting.append(resume) }
+
+    func streamOpened() {
+        streams += 1
+        idleClose?.cancel()
+        idleClose = nil
+    }
+
+    func streamClosed() {
+        streams -= 1
+        if streams == 0 { armIdleClose() }
+    }
+
+    func closed() {
+        idleClose?.cancel()
+        idleClose = nil
+        waiting.removeAll()
+    }
+
+    private func armIdleClose() {
+        let channel = self.channel
+        idleClose = channel.eventLoop.scheduleTask(in: idleTimeout) { channel.close(promise: nil) }
+    }
 }
 
 /// First in each gRPC stream's pipeline: counts the request bytes the stream has received
@@ -38,16 +75,19 @@ final class StreamBudgetHandler: ChannelDuplexHandler {
     typealias OutboundOut = HTTP2Frame.FramePayload
 
     private let core: ServerCore
-    private let connection: ConnectionBudget
+    private let connection: GRPCConnection
     private var held = 0
     private var readPending = false
     private var arrival: Scheduled<Void>?
     private var requestComplete = false
+    private var released = false
 
-    init(core: ServerCore, connection: ConnectionBudget) {
+    init(core: ServerCore, connection: GRPCConnection) {
         self.core = core
         self.connection = connection
     }
+
+    func handlerAdded(context: ChannelHandlerContext) { connection.streamOpened() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -113,17 +153,22 @@ final class StreamBudgetHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        arrival?.cancel()
         release()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) { release() }
 
+    /// Once, when the stream ends: its bytes go back to the budgets, and the connection counts
+    /// one stream fewer.
     private func release() {
-        guard held > 0 else { return }
+        guard !released else { return }
+        released = true
+        arrival?.cancel()
+        arrival = nil
         connection.add(-held)
         core.adjustBuffered(by: -held)
         held = 0
+        connection.streamClosed()
     }
 }

@@ -99,7 +99,9 @@ public final class CallCancellation: @unchecked Sendable {
 
     fileprivate func track(_ call: PredictCall?) {
         let abandonNow: Bool = lock.withLock {
-            predict = call
+            // The call's completion holds this object: keep the call only while unanswered,
+            // so that the two never keep each other alive.
+            if !resumed { predict = call }
             return cancelled
         }
         if abandonNow { call?.abandon() }
@@ -114,6 +116,8 @@ public final class CallCancellation: @unchecked Sendable {
         let ready: (CheckedContinuation<ResponseEnvelope, Never>, ResponseEnvelope)? = lock.withLock {
             guard !resumed, let continuation, let answer else { return nil }
             resumed = true
+            self.continuation = nil
+            predict = nil
             return (continuation, answer)
         }
         if let (continuation, answer) = ready { continuation.resume(returning: answer) }

@@ -193,8 +193,10 @@ def test_deadlines_and_cancels_drop_queued_inputs(slow, pb):
     assert cancelled.cancel()
     time.sleep(2.5)  # past the batching delay: a batch would have formed and run by now
     assert metric(process.admin, "tnt_inputs_computed_total", model="tiny") == computed
-    assert metric(process.admin, "tnt_rpc_calls_total", method="/tnt.v1.Classifier/Predict", protocol="grpc", code="CANCELLED") == 1
-    assert metric(process.admin, "tnt_rpc_calls_total", method="/tnt.v1.Classifier/Predict", protocol="grpc", code="DEADLINE_EXCEEDED") == 1
+    # grpcio resets the stream at its deadline, perhaps before the server's own timer fires (a
+    # slow server received the call later): that call is counted either way.
+    grpc_calls = lambda code: metric(process.admin, "tnt_rpc_calls_total", method="/tnt.v1.Classifier/Predict", protocol="grpc", code=code)
+    assert grpc_calls("CANCELLED") + grpc_calls("DEADLINE_EXCEEDED") == 2 and grpc_calls("CANCELLED") >= 1
     assert metric(process.admin, "tnt_rpc_calls_total", method="/tnt.v1.Classifier/Predict", protocol="native", code="DEADLINE_EXCEEDED") == 1
     channel.close()
 
@@ -356,6 +358,31 @@ def test_a_request_that_arrives_too_slowly_is_reset(tmp_path, pb):
         channel, classifier, _ = stubs(pb, process.grpc)
         assert classifier.Predict(predict_request(pb, [IMAGES[2]]), timeout=10).results[0].class_ids
         channel.close()
+    finally:
+        stop(process)
+
+
+def test_idle_connections_are_closed_but_not_those_with_a_stream_open(tmp_path, pb):
+    process, _ = serve(tmp_path, "--idle-timeout", "1")
+    try:
+        # Each channel its own connection (grpcio shares one per target by default).
+        own = [("grpc.use_local_subchannel_pool", 1)]
+        idle = grpc.insecure_channel(process.grpc, options=own)
+        models = pb.models_pb2_grpc.ModelsStub(idle)
+        models.List(pb.models_pb2.ListModelsRequest())
+        watching = grpc.insecure_channel(process.grpc, options=own)
+        watch = std_health_grpc.HealthStub(watching).Watch(std_health_pb2.HealthCheckRequest())
+        assert next(watch).status == std_health_pb2.HealthCheckResponse.SERVING
+        assert metric(process.admin, "tnt_connections") == 2
+        # The idle one goes after a second; the one whose Watch stream is open stays.
+        assert wait_for(lambda: metric(process.admin, "tnt_connections") == 1, timeout=5)
+        time.sleep(1.5)
+        assert metric(process.admin, "tnt_connections") == 1
+        # A closed idle connection costs its client nothing but a reconnect.
+        assert models.List(pb.models_pb2.ListModelsRequest()).models
+        watch.cancel()
+        idle.close()
+        watching.close()
     finally:
         stop(process)
 
