@@ -50,11 +50,11 @@ cp Tests/TNTModelTests/Fixtures/tiny-sharp/weights.safetensors "$models/tiny/"
 printf '{"architecture": %s, "weights": "weights.safetensors"}\n' "$(cat Tests/TNTModelTests/Fixtures/tiny-sharp/config.json)" > "$models/tiny/model.json"
 chmod -R a+rX "$models"
 mapfile -t image_env < <(podman image inspect localhost/tntserve-runtime:smoke --format '{{range .Config.Env}}{{println .}}{{end}}' | sed '/^$/d')
-port=$((20000 + RANDOM % 20000)); admin=$((port + 1))
+port=$((20000 + RANDOM % 20000)); admin=$((port + 1)); grpc=$((port + 2))
 
-echo "== tnt-server inside the image's root filesystem, ports $port (RPC) and $admin (admin)"
+echo "== tnt-server inside the image's root filesystem, ports $port (RPC), $admin (admin) and $grpc (gRPC)"
 unshare -m --fork sh -c "mount -t proc proc '$mnt/proc' && mount --bind '$models' '$mnt/models' && \
-    exec chroot --userspec=10001:10001 '$mnt' env -i ${image_env[*]} TNT_PORT=$port TNT_ADMIN_PORT=$admin /usr/local/bin/tnt-server" \
+    exec chroot --userspec=10001:10001 '$mnt' env -i ${image_env[*]} TNT_PORT=$port TNT_ADMIN_PORT=$admin TNT_GRPC_PORT=$grpc /usr/local/bin/tnt-server" \
     > "$work/server.out" 2> "$work/server.err" &
 server=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/server.out" 2>/dev/null && break; sleep 0.1; done
@@ -64,6 +64,8 @@ $tnt health --server 127.0.0.1:$port
 $tnt models --server 127.0.0.1:$port
 $tnt predict --server 127.0.0.1:$port --top-k 3 Tests/TNTImageTests/Fixtures/pipeline/china.jpg
 echo "readyz: $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$admin/readyz)"
+python3 -c "import grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; \
+print('gRPC grpc.health.v1:', h.HealthCheckResponse.ServingStatus.Name(g.HealthStub(grpc.insecure_channel('127.0.0.1:$grpc')).Check(h.HealthCheckRequest(), timeout=10).status))"
 curl -s http://127.0.0.1:$admin/metrics | grep -c '^tnt_' | sed 's/^/metrics lines: /'
 # The image's HEALTHCHECK command, run inside the image (a static Swift binary needs /proc).
 check=$(unshare -m --fork sh -c "mount -t proc proc '$mnt/proc' && chroot --userspec=10001:10001 '$mnt' /usr/local/bin/tnt ready --admin 127.0.0.1:$admin")
