@@ -144,7 +144,7 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "TNTServerTests", dependencies: ["TNTServer", "TNTProtocol"]),
+        .testTarget(name: "TNTServerTests", dependencies: ["TNTServer", "TNTProtocol", "TNTInference"]),
         .testTarget(name: "TNTClientTests", dependencies: ["TNTClient"]),
         .testTarget(name: "TNTInferenceTests", dependencies: ["TNTInference", "TNTModel"]),
         .testTarget(name: "TNTGRPCTests", dependencies: ["TNTGRPC", .product(name: "GRPCCore", package: "grpc-swift-2")]),

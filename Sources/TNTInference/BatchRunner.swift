@@ -2,7 +2,8 @@ import Foundation
 import TNTModel
 
 /// Computes the tensors of any number of callers in batches, on one thread of its own: a
-/// batch is taken when `maxBatch` tensors wait or the oldest has waited `maxDelay`.
+/// batch is taken from a `BatchQueue` (the server's workers use the same) when `maxBatch`
+/// tensors wait or the oldest has waited `maxDelay`.
 final class BatchRunner: @unchecked Sendable {
     /// One image's outputs.
     struct Row: Sendable {
@@ -10,17 +11,15 @@ final class BatchRunner: @unchecked Sendable {
         let features: [Float]
     }
 
-    private struct Waiting {
+    private struct Waiting: BatchQueueItem {
         let tensor: [Float]
-        let arrived: UInt64
-        let deliver: (Row) -> Void
+        let enqueued: UInt64
+        let deliver: @Sendable (Row) -> Void
     }
 
     private let engine: TNTEngine
     private let maxDelayNanos: UInt64
-    private let condition = NSCondition()
-    private var waiting: [Waiting] = []
-    private var closed = false
+    private let queue = BatchQueue<Waiting>(capacity: .max)
 
     init(engine: TNTEngine, maxDelay: Duration) {
         self.engine = engine
@@ -39,29 +38,20 @@ final class BatchRunner: @unchecked Sendable {
         return await withCheckedContinuation { continuation in
             let rows = Rows(count: tensors.count, continuation)
             let now = DispatchTime.now().uptimeNanoseconds
-            condition.withLock {
-                for (k, tensor) in tensors.enumerated() {
-                    waiting.append(Waiting(tensor: tensor, arrived: now) { rows.set(k, $0) })
-                }
-                condition.broadcast()
-            }
+            // All or nothing, and never full: the queue is unbounded; closed only in deinit.
+            _ = queue.enqueue(tensors.enumerated().map { k, tensor in Waiting(tensor: tensor, enqueued: now) { rows.set(k, $0) } })
         }
     }
 
     /// The thread computes what waits, then ends.
-    func close() {
-        condition.withLock {
-            closed = true
-            condition.broadcast()
-        }
-    }
+    func close() { queue.close() }
 
     private func run() {
         let c = engine.config
         var input = [Float](repeating: 0, count: engine.maxBatch * c.inputSize)
         var logits = [Float](repeating: 0, count: engine.maxBatch * c.classNum)
         var features = [Float](repeating: 0, count: engine.maxBatch * c.embedDim)
-        while let batch = nextBatch() {
+        while let batch = queue.nextBatch(maxBatch: engine.maxBatch, maxDelayNanos: maxDelayNanos) {
             input.withUnsafeMutableBufferPointer { i in
                 for (k, item) in batch.enumerated() {
                     (i.baseAddress! + k * c.inputSize).update(from: item.tensor, count: c.inputSize)
@@ -76,25 +66,9 @@ final class BatchRunner: @unchecked Sendable {
             }
             for (k, item) in batch.enumerated() {
                 item.deliver(Row(logits: Array(logits[k * c.classNum..<(k + 1) * c.classNum]),
-                                                        features: Array(features[k * c.embedDim..<(k + 1) * c.embedDim])))
+                                 features: Array(features[k * c.embedDim..<(k + 1) * c.embedDim])))
             }
         }
-    }
-
-    private func nextBatch() -> [Waiting]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while waiting.isEmpty && !closed { condition.wait() }
-        if waiting.isEmpty { return nil }
-        let due = waiting[0].arrived + maxDelayNanos
-        while waiting.count < engine.maxBatch && !closed {
-            let now = DispatchTime.now().uptimeNanoseconds
-            if now >= due { break }
-            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
-        }
-        let batch = Array(waiting.prefix(engine.maxBatch))
-        waiting.removeFirst(batch.count)
-        return batch
     }
 }
 

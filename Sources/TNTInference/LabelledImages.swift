@@ -47,7 +47,6 @@ public struct LabelledImages: Sendable {
             guard !files.isEmpty else { throw ModelFolderError("class folder '\(folder)/\(name)' holds no PNG or JPEG") }
             entries += files.map { Entry(path: folder + "/" + name + "/" + $0, label: label) }
         }
-        guard classNames.count >= 2 else { throw ModelFolderError("'\(folder)' needs at least two class folders, has \(classNames.count)") }
     }
 
     /// PaddleClas's list file: `path label` per line, paths relative to `root` (the list's own
@@ -70,7 +69,6 @@ public struct LabelledImages: Sendable {
         } else {
             classNames = (0..<classes).map(String.init)
         }
-        guard classNames.count >= 2 else { throw ModelFolderError("'\(list)' needs at least two classes") }
     }
 
     /// A stratified split: of each class, `fraction` of its images (rounded, at least one when

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TNTImage
+import TNTInference
 import TNTModel
 import TNTProtocol
 
@@ -8,7 +9,7 @@ import TNTProtocol
 /// preprocesses them (never on an event loop), runs the forward pass and answers the calls.
 public final class ModelWorkers: @unchecked Sendable {
     let model: LoadedModel
-    let queue: BatchQueue
+    let queue: BatchQueue<InferenceItem>
     private let config: ServerConfig
     private let logger: Logger
     private var threads: [Thread] = []

@@ -1,5 +1,6 @@
 import Foundation
 import TNTImage
+import TNTInference
 import TNTProtocol
 
 func uptimeNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -58,7 +59,7 @@ public final class PredictCall: @unchecked Sendable {
 }
 
 /// One input of a call waiting for a worker.
-struct InferenceItem: @unchecked Sendable {
+struct InferenceItem: BatchQueueItem, @unchecked Sendable {
     let call: PredictCall
     let index: Int
     let enqueued: UInt64

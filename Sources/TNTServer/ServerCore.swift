@@ -261,14 +261,20 @@ public final class ServerCore: @unchecked Sendable {
             default:
                 throw RPCError(.unimplemented, "method '\(request.method.clipped)' is not implemented; methods: \(Method.predict), \(Method.listModels), \(Method.getModel), \(Method.healthCheck)")
             }
-        } catch let error as RPCError {
-            answer(.failure(error))
-        } catch let error as MalformedMessage {
-            answer(.failure(RPCError(.invalidArgument, "\(error.description) for \(request.method.clipped)")))
         } catch {
-            answer(.failure(RPCError(.internal, "\(error)")))
+            answer(.failure(Self.status(of: error, method: request.method)))
         }
         return nil
+    }
+
+    /// What a call's error is answered with: an `RPCError` as it is, a message that does not
+    /// parse INVALID_ARGUMENT, anything else INTERNAL.
+    static func status(of error: any Error, method: String) -> RPCError {
+        switch error {
+        case let error as RPCError: error
+        case let error as MalformedMessage: RPCError(.invalidArgument, "\(error.description) for \(method.clipped)")
+        default: RPCError(.internal, "\(error)")
+        }
     }
 
     /// PERMISSION_DENIED unless the caller's token lists the model. Checked before the model

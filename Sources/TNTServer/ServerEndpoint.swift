@@ -133,10 +133,9 @@ extension ServerCore {
         let response: ResponseEnvelope
         do {
             response = ResponseEnvelope(status: .ok, payload: try health(HealthCheckRequest(protobuf: payload)).protobuf())
-        } catch let error as RPCError {
-            response = ResponseEnvelope(status: error.code, message: error.message)
         } catch {
-            response = ResponseEnvelope(status: .invalidArgument, message: "\(error) for \(Method.healthCheck)")
+            let status = Self.status(of: error, method: Method.healthCheck)
+            response = ResponseEnvelope(status: status.code, message: status.message)
         }
         record(CallRecord(method: Method.healthCheck, caller: "", status: response.status,
                           seconds: Double(uptimeNanos() - started) / 1e9, peer: peer, stream: "", protocolName: protocolName))

@@ -32,6 +32,7 @@ struct FinetuneCommand: AsyncParsableCommand {
     func run() async throws {
         let classifier = try TNTClassifier(directory: base, maxBatch: batch)
         var images = try labelledImages()
+        guard images.classNames.count >= 2 else { throw ValidationError("'\(data)' holds \(images.classNames.count) class; training needs at least two") }
         let held: LabelledImages
         if let heldOut {
             held = try LabelledImages(list: heldOut, names: images.classNames)

@@ -69,13 +69,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     func run() async throws {
         let classifier = try localClassifier(models: models, name: model, maxBatch: batch)
-        guard let text = try? String(contentsOfFile: list, encoding: .utf8) else { throw ValidationError("cannot read '\(list)'") }
-        let base = root ?? URL(fileURLWithPath: list).deletingLastPathComponent().path
-        let entries = try text.split(whereSeparator: \.isNewline).map { line -> (String, Int) in
-            let parts = line.split(separator: " ")
-            guard parts.count >= 2, let label = Int(parts.last!) else { throw ValidationError("bad list line: '\(line)'") }
-            return (base + "/" + parts.dropLast().joined(separator: " "), label)
-        }
+        let entries = try LabelledImages(list: list, root: root).entries.map { ($0.path, $0.label) }
         guard !entries.isEmpty else { throw ValidationError("'\(list)' lists no images") }
         let showProgress = isatty(STDERR_FILENO) == 1 && !json
         var top1 = 0, top5 = 0

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TNTInference
 import TNTProtocol
 @testable import TNTServer
 
@@ -12,7 +13,7 @@ import TNTProtocol
     }
 
     @Test func takesUpToMaxBatchInArrivalOrder() throws {
-        let queue = BatchQueue(capacity: 100)
+        let queue = BatchQueue<InferenceItem>(capacity: 100)
         #expect(queue.enqueue(try items(10, enqueued: 0)) == .accepted)
         let sizes = (0..<3).map { _ in queue.nextBatch(maxBatch: 4, maxDelayNanos: 0)!.count }
         #expect(sizes == [4, 4, 2])
@@ -21,7 +22,7 @@ import TNTProtocol
     }
 
     @Test func waitsForTheBatchToFillThenGivesUp() throws {
-        let queue = BatchQueue(capacity: 100)
+        let queue = BatchQueue<InferenceItem>(capacity: 100)
         #expect(queue.enqueue(try items(1)) == .accepted)
         let start = uptimeNanos()
         let batch = queue.nextBatch(maxBatch: 8, maxDelayNanos: 50_000_000)!
@@ -30,7 +31,7 @@ import TNTProtocol
     }
 
     @Test func refusesAWholeCallThatDoesNotFit() throws {
-        let queue = BatchQueue(capacity: 5)
+        let queue = BatchQueue<InferenceItem>(capacity: 5)
         #expect(queue.enqueue(try items(3)) == .accepted)
         #expect(queue.enqueue(try items(3)) == .full)
         #expect(queue.count == 3)

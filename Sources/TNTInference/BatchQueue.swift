@@ -1,24 +1,31 @@
 import Foundation
 
+/// What a `BatchQueue` holds: anything that knows when it was queued.
+public protocol BatchQueueItem: Sendable {
+    /// Uptime in nanoseconds (`DispatchTime.now().uptimeNanoseconds`) when it was queued.
+    var enqueued: UInt64 { get }
+}
+
 /// A bounded queue of inputs from which workers take batches: up to `maxBatch` inputs, waiting
-/// at most `maxDelay` after the oldest arrived for others to join.
-final class BatchQueue: @unchecked Sendable {
+/// at most `maxDelay` after the oldest arrived for others to join. The server's model workers
+/// and `TNTClassifier` take their batches from it.
+public final class BatchQueue<Item: BatchQueueItem>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var items: [InferenceItem] = []
+    private var items: [Item] = []
     private var closed = false
-    let capacity: Int
+    public let capacity: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    public init(capacity: Int) { self.capacity = capacity }
 
-    var count: Int { condition.withLock { items.count } }
+    public var count: Int { condition.withLock { items.count } }
 
     /// Called with the queue's length whenever it changes.
-    var onDepthChange: @Sendable (Int) -> Void = { _ in }
+    public var onDepthChange: @Sendable (Int) -> Void = { _ in }
 
-    enum EnqueueResult { case accepted, full, closed }
+    public enum EnqueueResult { case accepted, full, closed }
 
     /// Adds all of a call's inputs, or none when they do not fit or the queue is closed.
-    func enqueue(_ newItems: [InferenceItem]) -> EnqueueResult {
+    public func enqueue(_ newItems: [Item]) -> EnqueueResult {
         let result: (EnqueueResult, Int) = condition.withLock {
             if closed { return (.closed, items.count) }
             guard items.count + newItems.count <= capacity else { return (.full, items.count) }
@@ -31,7 +38,7 @@ final class BatchQueue: @unchecked Sendable {
     }
 
     /// The next batch, or nil once closed and empty.
-    func nextBatch(maxBatch: Int, maxDelayNanos: UInt64) -> [InferenceItem]? {
+    public func nextBatch(maxBatch: Int, maxDelayNanos: UInt64) -> [Item]? {
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -39,7 +46,7 @@ final class BatchQueue: @unchecked Sendable {
             if items.isEmpty { return nil }
             let due = items[0].enqueued + maxDelayNanos
             while items.count < maxBatch && !closed && !items.isEmpty {
-                let now = uptimeNanos()
+                let now = DispatchTime.now().uptimeNanoseconds
                 if now >= due { break }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
             }
@@ -52,7 +59,7 @@ final class BatchQueue: @unchecked Sendable {
         }
     }
 
-    func close() {
+    public func close() {
         condition.withLock {
             closed = true
             condition.broadcast()
