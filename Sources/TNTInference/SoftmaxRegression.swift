@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import TNTModel
 
 /// A linear classifier on fixed features (a linear probe): logits = x·W + b, trained by
 /// minimising the mean cross-entropy plus `weightDecay`/2·‖W‖² (the bias is not decayed) with
@@ -18,6 +19,7 @@ public struct SoftmaxRegression: Sendable {
 
     /// A head of zeros: every class equally likely.
     public init(features: Int, classes: Int) {
+        BLASKernels.ensureSelected()
         self.features = features
         self.classes = classes
         weights = [Double](repeating: 0, count: features * classes)

@@ -19,8 +19,8 @@ import TNTModel
 public final class TNTClassifier: Sendable {
     /// The loaded folder: name, architecture, labels, preprocessing, weights.
     public let model: ModelFolder
-    /// The OpenBLAS kernels chosen and checked for this CPU when the first classifier of the
-    /// process loaded.
+    /// The OpenBLAS kernels chosen for this CPU when the process first needed them, checked on
+    /// this model's products.
     public let kernels: KernelSelection
     /// Limits on the images accepted (encoded bytes, pixels, decompression bombs).
     public let limits: DecodeLimits
@@ -48,20 +48,11 @@ public final class TNTClassifier: Sendable {
 
     deinit { batches.close() }
 
-    private static let kernelLock = NSLock()
-    nonisolated(unsafe) private static var selected: KernelSelection?
-
-    /// OpenBLAS's kernel family is one setting for the process: chosen and checked by the first
-    /// classifier (on its shapes and the presets', as the server does), then kept, so that a
-    /// classifier loading later never switches kernels under one computing.
+    /// The process's kernels (selected by the first classifier or engine), checked on this
+    /// model's products and the presets' (as the server does).
     private static func selectKernels(_ config: TNTConfig) throws(TNTClassifierError) -> KernelSelection {
-        kernelLock.lock()
-        defer { kernelLock.unlock() }
-        if let selected { return selected }
         do {
-            let selection = try BLASKernels.selectAndCheck(configs: [config, .tntSmall, .tntBase])
-            selected = selection
-            return selection
+            return try BLASKernels.selectAndCheck(configs: [config, .tntSmall, .tntBase])
         } catch {
             throw .kernels("\(error)")
         }

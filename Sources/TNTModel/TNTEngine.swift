@@ -29,6 +29,7 @@ public final class TNTEngine: @unchecked Sendable {
 
     public init(weights: TNTWeights, maxBatch: Int, threads: Int = 1) {
         precondition(threads > 0 && maxBatch > 0)
+        BLASKernels.ensureSelected()
         self.weights = weights
         self.maxBatch = maxBatch
         self.threads = threads

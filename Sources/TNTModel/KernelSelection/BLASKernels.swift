@@ -34,6 +34,7 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
     case namedFamilyUnsupported(named: String, missing: [String])
     case namedFamilyFailedCheck(named: String, reason: String)
     case everyFamilyFailedCheck([(family: String, reason: String)])
+    case selectedFamilyFailedCheck(family: String, reason: String)
 
     public var description: String {
         switch self {
@@ -49,6 +50,9 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
         case .everyFamilyFailedCheck(let failures):
             "no OpenBLAS kernel family passed the self-check: "
                 + failures.map { "\($0.family): \($0.reason)" }.joined(separator: "; ")
+        case .selectedFamilyFailedCheck(let family, let reason):
+            "the OpenBLAS kernel family this process runs, \(family), computes wrong results on a new model's "
+                + "products (\(reason)); restart the process to select the kernels again"
         }
     }
 }
@@ -63,14 +67,45 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
 /// re-exec and no environment needed before `main`, so it works the same from a shell, a
 /// container entrypoint and a test process.
 public enum BLASKernels {
-    /// Selects the family, then self-checks it on `configs`' products, falling back down
-    /// `KernelFamily.ladder` while a chosen family fails.
-    /// Call first thing, before any BLAS call; not while one runs.
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var selected: KernelSelection?
+
+    /// The process's kernels, checked on `configs`' products.
+    ///
+    /// The family is one setting for the whole process, and switching it under a running
+    /// product would crash it (OpenBLAS swaps its kernel table), so it is selected once: by the
+    /// first call of this or of `ensureSelected()` (every `TNTEngine` makes that call before it
+    /// computes). That first selection falls back down `KernelFamily.ladder` while a chosen
+    /// family fails its self-check; later calls only check their `configs` on the family
+    /// selected.
     /// - Throws: `KernelSelectionError` when a named family is unknown, unsupported or wrong,
-    ///   or when no family passes.
+    ///   when no family passes, or when the family selected earlier fails on `configs`.
     public static func selectAndCheck(
         configs: [TNTConfig], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> KernelSelection {
+        try lock.withLock {
+            guard let selected else {
+                let selection = try select(configs: configs, environment: environment)
+                selected = selection
+                return selection
+            }
+            let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
+            if let reason = check.run(family: selected.family) {
+                throw KernelSelectionError.selectedFamilyFailedCheck(family: selected.family, reason: reason)
+            }
+            return selected
+        }
+    }
+
+    /// Selects the kernels, checked on the preset architectures, unless this process has
+    /// already. Called before any product this program computes.
+    public static func ensureSelected() {
+        lock.withLock {
+            if selected == nil { selected = try? select(configs: [.tntSmall, .tntBase], environment: ProcessInfo.processInfo.environment) }
+        }
+    }
+
+    private static func select(configs: [TNTConfig], environment: [String: String]) throws -> KernelSelection {
         let cpu = CPUFeatures.current
         let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
         let checked = "passed (\(check.shapes.count) products)"
