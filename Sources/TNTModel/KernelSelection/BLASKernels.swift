@@ -68,7 +68,8 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
 /// container entrypoint and a test process.
 public enum BLASKernels {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var selected: KernelSelection?
+    /// The one selection of this process, or why it failed (never retried: retrying switches).
+    nonisolated(unsafe) private static var outcome: Result<KernelSelection, any Error>?
 
     /// The process's kernels, checked on `configs`' products.
     ///
@@ -77,18 +78,19 @@ public enum BLASKernels {
     /// first call of this or of `ensureSelected()` (every `TNTEngine` makes that call before it
     /// computes). That first selection falls back down `KernelFamily.ladder` while a chosen
     /// family fails its self-check; later calls only check their `configs` on the family
-    /// selected.
+    /// selected, or throw the first selection's error again.
     /// - Throws: `KernelSelectionError` when a named family is unknown, unsupported or wrong,
     ///   when no family passes, or when the family selected earlier fails on `configs`.
     public static func selectAndCheck(
         configs: [TNTConfig], environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> KernelSelection {
         try lock.withLock {
-            guard let selected else {
-                let selection = try select(configs: configs, environment: environment)
-                selected = selection
-                return selection
+            guard let outcome else {
+                let first = Result { try select(configs: configs, environment: environment) }
+                outcome = first
+                return try first.get()
             }
+            let selected = try outcome.get()
             let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
             if let reason = check.run(family: selected.family) {
                 throw KernelSelectionError.selectedFamilyFailedCheck(family: selected.family, reason: reason)
@@ -98,10 +100,12 @@ public enum BLASKernels {
     }
 
     /// Selects the kernels, checked on the preset architectures, unless this process has
-    /// already. Called before any product this program computes.
+    /// already tried. Called before any product this program computes.
     public static func ensureSelected() {
         lock.withLock {
-            if selected == nil { selected = try? select(configs: [.tntSmall, .tntBase], environment: ProcessInfo.processInfo.environment) }
+            if outcome == nil {
+                outcome = Result { try select(configs: [.tntSmall, .tntBase], environment: ProcessInfo.processInfo.environment) }
+            }
         }
     }
 
