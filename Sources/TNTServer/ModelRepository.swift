@@ -75,7 +75,7 @@ public final class ModelRepository: Sendable {
     public var infos: [ModelInfo] { models.keys.sorted().map { models[$0]!.info } }
 
     /// The subdirectories holding a model.json.
-    static func modelNames(in directory: String) -> [String] {
+    public static func modelNames(in directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
             FileManager.default.fileExists(atPath: directory + "/" + $0 + "/model.json")
         }.sorted()

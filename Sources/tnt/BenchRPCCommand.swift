@@ -60,8 +60,7 @@ struct BenchRPCCommand: AsyncParsableCommand {
             return PredictRequest(model: model, inputs: [.tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })]).protobuf()
         case .predict:
             if let image {
-                guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read '\(image)'") }
-                return PredictRequest(model: model, inputs: [.encodedImage([UInt8](data))]).protobuf()
+                return PredictRequest(model: model, inputs: [.encodedImage(try readImage(image))]).protobuf()
             }
             guard tensor else { throw ValidationError("predict needs --image FILE or --tensor") }
             let models = try ListModelsResponse(protobuf: try await client.call(Method.listModels, ListModelsRequest().protobuf())).models

@@ -20,8 +20,7 @@ struct PredictCommand: AsyncParsableCommand {
         let client = try await server.connect()
         var inputs: [PredictInput] = []
         for path in images {
-            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
-            inputs.append(.encodedImage([UInt8](data)))
+            inputs.append(.encodedImage(try readImage(path)))
         }
         let response = try await client.predict(PredictRequest(model: model, inputs: inputs, topK: topK),
                                                 options: CallOptions(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }))

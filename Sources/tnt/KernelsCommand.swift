@@ -42,11 +42,16 @@ struct KernelsCommand: ParsableCommand {
 func selectKernels(configs: [TNTConfig]) throws -> KernelSelection {
     do {
         let selection = try BLASKernels.selectAndCheck(configs: configs)
-        if !selection.rejected.isEmpty { FileHandle.standardError.write(Data((selection.summary + "\n").utf8)) }
+        reportFallback(selection)
         return selection
     } catch let error as KernelSelectionError {
         throw CommandFailure(error.description)
     }
+}
+
+/// Tells the user on standard error when a family failed its self-check and another runs.
+func reportFallback(_ selection: KernelSelection) {
+    if !selection.rejected.isEmpty { FileHandle.standardError.write(Data((selection.summary + "\n").utf8)) }
 }
 
 /// An error that ends a command with its message and no usage text.

@@ -9,10 +9,9 @@ import TNTServer
 /// A model of a repository loaded in this process: `DIR/NAME`, or the repository's default
 /// (the first model by name that loads), as the server picks it.
 func localClassifier(models: String, name: String?, maxBatch: Int) throws -> TNTClassifier {
-    let names = ((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? [])
-        .filter { FileManager.default.fileExists(atPath: models + "/" + $0 + "/model.json") }.sorted()
+    let names = ModelRepository.modelNames(in: models)
     func announce(_ classifier: TNTClassifier) -> TNTClassifier {
-        if !classifier.kernels.rejected.isEmpty { FileHandle.standardError.write(Data((classifier.kernels.summary + "\n").utf8)) }
+        reportFallback(classifier.kernels)
         return classifier
     }
     if let name {
@@ -25,6 +24,7 @@ func localClassifier(models: String, name: String?, maxBatch: Int) throws -> TNT
     throw ValidationError("no model in \(models) loads; models: \(names.joined(separator: ", "))")
 }
 
+/// The bytes of an image file, or an error naming it.
 func readImage(_ path: String) throws -> [UInt8] {
     guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
     return [UInt8](data)

@@ -48,8 +48,7 @@ struct PreprocessCommand: ParsableCommand {
 
     func run() throws {
         let config = try options.config()
-        guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read '\(image)'") }
-        let decoded = try ImageDecoder.decode([UInt8](data), limits: options.limits)
+        let decoded = try ImageDecoder.decode(try readImage(image), limits: options.limits)
         let tensor = try Preprocessor.tensor(decoded, config: config, limits: options.limits)
         try NPYArray(shape: [1, 3, config.cropSize, config.cropSize], values: tensor).write(to: output)
     }
@@ -70,8 +69,7 @@ struct BenchPreprocessCommand: ParsableCommand {
         print("| image | size | median ms | decode ms | resize+crop+normalize ms |")
         print("|---|---:|---:|---:|---:|")
         for path in images {
-            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
-            let bytes = [UInt8](data)
+            let bytes = try readImage(path)
             var decoded = try ImageDecoder.decode(bytes)
             let total = try medianSeconds(budget: seconds) { _ = try Preprocessor.tensor(try ImageDecoder.decode(bytes), config: config) }
             let decode = try medianSeconds(budget: seconds / 2) { decoded = try ImageDecoder.decode(bytes) }
