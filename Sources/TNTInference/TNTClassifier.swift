@@ -92,11 +92,9 @@ public final class TNTClassifier: Sendable {
     }
 
     private func prediction(_ row: BatchRunner.Row, topK: Int, outputs: Outputs) -> Prediction {
-        let probabilities = row.logits.withUnsafeBufferPointer { Classify.softmax($0) }
-        let ids = Classify.topK(probabilities, k: topK)
-        return Prediction(classIDs: ids, scores: ids.map { probabilities[$0] },
-                          labelNames: model.labels.isEmpty ? [] : ids.map { model.labels[$0] },
-                          probabilities: outputs.contains(.probabilities) ? probabilities : [],
+        let ranking = Classify.rank(row.logits, k: topK, labels: model.labels)
+        return Prediction(classIDs: ranking.classIDs, scores: ranking.scores, labelNames: ranking.labelNames,
+                          probabilities: outputs.contains(.probabilities) ? ranking.probabilities : [],
                           logits: outputs.contains(.logits) ? row.logits : [],
                           features: outputs.contains(.features) ? row.features : [])
     }

@@ -103,12 +103,10 @@ public final class ModelWorkers: @unchecked Sendable {
             for (k, entry) in live.enumerated() {
                 let request = entry.item.call.request
                 let row = Array(logits[k * c.classNum..<(k + 1) * c.classNum])
-                let probabilities = row.withUnsafeBufferPointer { Classify.softmax($0) }
-                let ids = Classify.topK(probabilities, k: entry.item.call.topK)
+                let ranking = Classify.rank(row, k: entry.item.call.topK, labels: model.labels)
                 let result = Classification(
-                    classIDs: ids, scores: ids.map { probabilities[$0] },
-                    labelNames: model.labels.isEmpty ? [] : ids.map { model.labels[$0] },
-                    probabilities: request.returnProbabilities ? probabilities : [],
+                    classIDs: ranking.classIDs, scores: ranking.scores, labelNames: ranking.labelNames,
+                    probabilities: request.returnProbabilities ? ranking.probabilities : [],
                     logits: request.returnLogits ? row : [],
                     features: request.returnFeatures ? Array(features[k * c.embedDim..<(k + 1) * c.embedDim]) : [],
                     timings: Timings(queueMicros: (start - entry.item.enqueued) / 1000, preprocessMicros: entry.preprocessNanos / 1000,
