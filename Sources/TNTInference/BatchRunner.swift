@@ -47,27 +47,11 @@ final class BatchRunner: @unchecked Sendable {
     func close() { queue.close() }
 
     private func run() {
-        let c = engine.config
-        var input = [Float](repeating: 0, count: engine.maxBatch * c.inputSize)
-        var logits = [Float](repeating: 0, count: engine.maxBatch * c.classNum)
-        var features = [Float](repeating: 0, count: engine.maxBatch * c.embedDim)
+        var buffers = engine.makeBuffers()
         while let batch = queue.nextBatch(maxBatch: engine.maxBatch, maxDelayNanos: maxDelayNanos) {
-            input.withUnsafeMutableBufferPointer { i in
-                for (k, item) in batch.enumerated() {
-                    (i.baseAddress! + k * c.inputSize).update(from: item.tensor, count: c.inputSize)
-                }
-            }
-            input.withUnsafeBufferPointer { i in
-                logits.withUnsafeMutableBufferPointer { l in
-                    features.withUnsafeMutableBufferPointer { f in
-                        engine.run(input: i.baseAddress!, batch: batch.count, logits: l.baseAddress!, features: f.baseAddress!)
-                    }
-                }
-            }
-            for (k, item) in batch.enumerated() {
-                item.deliver(Row(logits: Array(logits[k * c.classNum..<(k + 1) * c.classNum]),
-                                 features: Array(features[k * c.embedDim..<(k + 1) * c.embedDim])))
-            }
+            for (k, item) in batch.enumerated() { buffers.setInput(k, item.tensor) }
+            engine.run(&buffers, batch: batch.count)
+            for (k, item) in batch.enumerated() { item.deliver(Row(logits: buffers.logits(of: k), features: buffers.features(of: k))) }
         }
     }
 }

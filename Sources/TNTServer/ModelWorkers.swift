@@ -54,10 +54,8 @@ public final class ModelWorkers: @unchecked Sendable {
     }
 
     private func work(engine: TNTEngine) {
-        let c = model.weights!.config
-        var input = [Float](repeating: 0, count: config.maxBatch * c.inputSize)
-        var logits = [Float](repeating: 0, count: config.maxBatch * c.classNum)
-        var features = [Float](repeating: 0, count: config.maxBatch * c.embedDim)
+        let c = engine.config
+        var buffers = engine.makeBuffers()
         while let batch = queue.nextBatch(maxBatch: config.maxBatch, maxDelayNanos: UInt64(config.maxQueueDelayMicros) * 1000) {
             let start = uptimeNanos()
             var pending: [InferenceItem] = []
@@ -78,9 +76,7 @@ public final class ModelWorkers: @unchecked Sendable {
             for (item, outcome) in zip(pending, prepared) {
                 switch outcome.result {
                 case .success(let tensor):
-                    input.withUnsafeMutableBufferPointer {
-                        ($0.baseAddress! + live.count * c.inputSize).update(from: tensor, count: c.inputSize)
-                    }
+                    buffers.setInput(live.count, tensor)
                     live.append((item, outcome.nanos))
                 case .failure(let error):
                     item.call.fail(RPCError(error.code, "input \(item.index): \(error.message)"))
@@ -88,13 +84,7 @@ public final class ModelWorkers: @unchecked Sendable {
             }
             guard !live.isEmpty else { continue }
             let computeStart = uptimeNanos()
-            input.withUnsafeBufferPointer { i in
-                logits.withUnsafeMutableBufferPointer { l in
-                    features.withUnsafeMutableBufferPointer { f in
-                        engine.run(input: i.baseAddress!, batch: live.count, logits: l.baseAddress!, features: f.baseAddress!)
-                    }
-                }
-            }
+            engine.run(&buffers, batch: live.count)
             let computeNanos = uptimeNanos() - computeStart
             computedInputs.add(live.count)
             metrics.batchSize.record(live.count)
@@ -102,13 +92,13 @@ public final class ModelWorkers: @unchecked Sendable {
             metrics.inputs.increment(by: live.count)
             for (k, entry) in live.enumerated() {
                 let request = entry.item.call.request
-                let row = Array(logits[k * c.classNum..<(k + 1) * c.classNum])
+                let row = buffers.logits(of: k)
                 let ranking = Classify.rank(row, k: entry.item.call.topK, labels: model.labels)
                 let result = Classification(
                     classIDs: ranking.classIDs, scores: ranking.scores, labelNames: ranking.labelNames,
                     probabilities: request.returnProbabilities ? ranking.probabilities : [],
                     logits: request.returnLogits ? row : [],
-                    features: request.returnFeatures ? Array(features[k * c.embedDim..<(k + 1) * c.embedDim]) : [],
+                    features: request.returnFeatures ? buffers.features(of: k) : [],
                     timings: Timings(queueMicros: (start - entry.item.enqueued) / 1000, preprocessMicros: entry.preprocessNanos / 1000,
                                      computeMicros: computeNanos / 1000, batchSize: live.count))
                 metrics.queueTime.recordNanoseconds(Int64(start - entry.item.enqueued))
