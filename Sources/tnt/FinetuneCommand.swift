@@ -91,10 +91,7 @@ struct FinetuneCommand: AsyncParsableCommand {
             let chunk = images.entries[start..<min(start + batch, images.entries.count)]
             let predictions = try await classifier.classify(try chunk.map { try readImage($0.path) }, topK: 1, outputs: .features)
             for prediction in predictions { rows += prediction.features.map(Double.init) }
-            if isatty(STDERR_FILENO) == 1 {
-                let finished = done + start + chunk.count, width = 40, filled = width * finished / max(total, 1)
-                FileHandle.standardError.write(Data("\rfeatures [\(String(repeating: "=", count: filled))\(String(repeating: " ", count: width - filled))] \(finished)/\(total)".utf8))
-            }
+            if isatty(STDERR_FILENO) == 1 { progress("features ", done: done + start + chunk.count, total: total) }
         }
         return SoftmaxRegression.Samples(rows: rows, labels: images.entries.map(\.label))
     }

@@ -94,10 +94,11 @@ struct EvalCommand: AsyncParsableCommand {
                          classifier.model.name, entries.count, Double(top1) / n, top1, Double(top5) / n, top5, n / seconds))
         }
     }
+}
 
-    private func progress(done: Int, total: Int) {
-        let width = 40, filled = width * done / total
-        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)".utf8))
-    }
+/// Redraws a progress bar on standard error (a terminal): `label [====    ] done/total`.
+func progress(_ label: String = "", done: Int, total: Int) {
+    let width = 40, filled = width * done / max(total, 1)
+    let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+    FileHandle.standardError.write(Data("\r\(label)[\(bar)] \(done)/\(total)".utf8))
 }
