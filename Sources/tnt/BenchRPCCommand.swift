@@ -38,13 +38,12 @@ struct BenchRPCCommand: AsyncParsableCommand {
         let method = self.method == .health ? Method.healthCheck : Method.predict
         let expected: StatusCode = self.method == .transfer ? .invalidArgument : .ok
         let calls = clients
-        _ = try await load(calls, method, payload, expected, seconds: 1)  // warm-up
-        let (latencies, completedInWindow) = try await load(calls, method, payload, expected, seconds: seconds)
+        let (latencies, completedInWindow) = try await load(calls, method, payload, expected, warmUp: 1, seconds: seconds)
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
         let rate = Double(completedInWindow) / seconds
         let megabytes = self.method == .transfer ? String(format: " = %.1f MB/s of requests", rate * Double(payload.count) / 1e6) : ""
-        print(String(format: "%@%@ × %d callers on %d connections: %d calls completed in %.1f s = %.1f calls/s%@; latency ms p50 %.2f, p90 %.2f, p99 %.2f",
+        print(String(format: "%@%@ × %d callers on %d connections: %d calls completed in %.1f s = %.2f calls/s%@; latency ms p50 %.2f, p90 %.2f, p99 %.2f",
                      self.method.rawValue, grpc ? " (gRPC)" : "", concurrency, connections, completedInWindow, seconds, rate, megabytes,
                      percentile(0.5), percentile(0.9), percentile(0.99)))
         for client in clients { await client.close() }
@@ -73,12 +72,17 @@ struct BenchRPCCommand: AsyncParsableCommand {
         }
     }
 
-    /// `concurrency` callers, each looping one call at a time until `seconds` pass. Returns
-    /// every latency and how many calls completed inside the window (the throughput's count:
-    /// calls still running at the end would otherwise stretch the window).
+    /// `concurrency` callers, each looping one call at a time through `warmUp` and then
+    /// `seconds` more. The window is the last `seconds`: it opens on a server already in its
+    /// steady state (callers that stopped and restarted together would make it start with an
+    /// empty pipeline, and a server that answers in batches would then be counted short by
+    /// half a batch on average). Returns the latencies of the calls completed inside the
+    /// window and their count (the throughput's count: calls still running at the end would
+    /// otherwise stretch the window).
     private func load(_ clients: [any BytesCaller], _ method: String, _ payload: [UInt8], _ expected: StatusCode,
-                      seconds: Double) async throws -> ([Double], Int) {
-        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+                      warmUp: Double, seconds: Double) async throws -> ([Double], Int) {
+        let opens = ContinuousClock.now + .milliseconds(Int64(warmUp * 1000))
+        let end = opens + .milliseconds(Int64(seconds * 1000))
         return try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
             for caller in 0..<concurrency {
                 let client = clients[caller % clients.count]
@@ -93,8 +97,10 @@ struct BenchRPCCommand: AsyncParsableCommand {
                         } catch let error as RPCError where error.code == expected && expected != .ok {
                         }
                         let t1 = ContinuousClock.now
-                        if t1 <= end { inWindow += 1 }
-                        mine.append((t1 - t0) / .seconds(1))
+                        if t1 >= opens && t1 <= end {
+                            inWindow += 1
+                            mine.append((t1 - t0) / .seconds(1))
+                        }
                     }
                     return (mine, inWindow)
                 }
