@@ -23,6 +23,10 @@ func addBias(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim: In
             store16(load16(row + i) + load16(bias + i), row + i)
             i += 16
         }
+        if i + 8 <= dim {
+            store8(load8(row + i) + load8(bias + i), row + i)
+            i += 8
+        }
         while i < dim {
             row[i] += bias[i]
             i += 1
@@ -32,34 +36,44 @@ func addBias(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim: In
 
 /// out (rows, dim) = LayerNorm(inp) with epsilon 1e-5 and biased variance, as Paddle.
 /// With `accumulate`, out += LayerNorm(inp). `out` may be `inp` when not accumulating.
+/// 16 lanes at a time, then 8 (the inner rows are 24 or 40 wide), then one by one.
 func layerNorm(
     _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ norm: NormWeights,
     rows: Int, dim: Int, accumulate: Bool = false
 ) {
     let w = norm.weight, b = norm.bias
-    let vectorEnd = dim & ~15
+    let end16 = dim & ~15, end8 = dim & ~7
     for r in 0..<rows {
         let x = inp + r * dim, y = out + r * dim
         var sum = F16(), i = 0
-        while i < vectorEnd { sum += load16(x + i); i += 16 }
-        var total = horizontalSum(sum)
+        while i < end16 { sum += load16(x + i); i += 16 }
+        var sum8 = sum.lowHalf + sum.highHalf
+        if i < end8 { sum8 += load8(x + i); i += 8 }
+        var total = horizontalSum(sum8)
         while i < dim { total += x[i]; i += 1 }
         let mean = total / Float(dim)
 
         var squares = F16()
         let m = F16(repeating: mean)
         i = 0
-        while i < vectorEnd { let d = load16(x + i) - m; squares = squares.addingProduct(d, d); i += 16 }
-        var variance = horizontalSum(squares)
+        while i < end16 { let d = load16(x + i) - m; squares = squares.addingProduct(d, d); i += 16 }
+        var squares8 = squares.lowHalf + squares.highHalf
+        if i < end8 { let d = load8(x + i) - m.lowHalf; squares8 = squares8.addingProduct(d, d); i += 8 }
+        var variance = horizontalSum(squares8)
         while i < dim { let d = x[i] - mean; variance += d * d; i += 1 }
         let invStd = 1 / (variance / Float(dim) + 1e-5).squareRoot()
 
         let s = F16(repeating: invStd)
         i = 0
-        while i < vectorEnd {
+        while i < end16 {
             let normalized = (load16(x + i) - m) * s * load16(w + i) + load16(b + i)
             store16(accumulate ? load16(y + i) + normalized : normalized, y + i)
             i += 16
+        }
+        if i < end8 {
+            let normalized = (load8(x + i) - m.lowHalf) * s.lowHalf * load8(w + i) + load8(b + i)
+            store8(accumulate ? load8(y + i) + normalized : normalized, y + i)
+            i += 8
         }
         while i < dim {
             let normalized = (x[i] - mean) * invStd * w[i] + b[i]

@@ -12,6 +12,18 @@ func store16(_ v: F16, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self)
 }
 
+typealias F8 = SIMD8<Float>
+
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> F8 {
+    UnsafeRawPointer(p).loadUnaligned(as: F8.self)
+}
+
+@inline(__always)
+func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
+}
+
 // Setting or reading SIMD lanes one by one (`v[i] = x`) round-trips the whole vector through
 // the stack per lane; partial loads and stores go through a 16-float stack buffer instead.
 
@@ -55,9 +67,11 @@ func horizontalMax(_ v: F16) -> Float {
 
 /// The sum of the lanes by halving (SIMD's `sum()` adds lane by lane).
 @inline(__always)
-func horizontalSum(_ v: F16) -> Float {
-    let s8 = v.lowHalf + v.highHalf
-    let s4 = s8.lowHalf + s8.highHalf
+func horizontalSum(_ v: F16) -> Float { horizontalSum(v.lowHalf + v.highHalf) }
+
+@inline(__always)
+func horizontalSum(_ v: F8) -> Float {
+    let s4 = v.lowHalf + v.highHalf
     return (s4[0] + s4[2]) + (s4[1] + s4[3])
 }
 
