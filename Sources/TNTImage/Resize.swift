@@ -88,6 +88,15 @@ public enum Resampler {
         return shifted < 0 ? 0 : shifted > 255 ? 255 : UInt8(shifted)
     }
 
+    /// `clip8` of every lane.
+    @inline(__always)
+    static func clip8(_ value: SIMD4<Int32>) -> SIMD4<UInt8> {
+        var shifted = value &>> Int32(precisionBits)
+        shifted.replace(with: 0, where: shifted .< 0)
+        shifted.replace(with: 255, where: shifted .> 255)
+        return SIMD4<UInt8>(truncatingIfNeeded: shifted)
+    }
+
     /// The image resized to width × height, as `PIL.Image.resize((width, height), filter)`.
     public static func resize(_ image: RGBImage, width: Int, height: Int, filter: Interpolation) -> RGBImage {
         resize(image, width: width, height: height, filter: filter, region: (0, 0, width, height))
@@ -169,10 +178,7 @@ public enum Resampler {
                                     sum &+= SIMD4(Int32(p[0]), Int32(p[1]), Int32(p[2]), 0) &* k[x]
                                 }
                             }
-                            var value = sum &>> Int32(precisionBits)
-                            value.replace(with: 0, where: value .< 0)
-                            value.replace(with: 255, where: value .> 255)
-                            let bytes = SIMD4<UInt8>(truncatingIfNeeded: value)
+                            let bytes = clip8(sum)
                             let target = outRow + j * 3
                             if target + 3 < dst.baseAddress! + dst.count {
                                 // The 4th byte is the next pixel's, written after this one.
