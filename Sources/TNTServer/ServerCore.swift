@@ -167,9 +167,14 @@ public final class ServerCore: @unchecked Sendable {
             logger.warning("OpenBLAS kernel family failed its self-check; falling back to the next",
                            metadata: ["family": "\(r.family)", "reason": "\(r.reason)"])
         }
+        if let reason = k.largeProductsRejection {
+            logger.warning("the AVX-512 tiles failed their self-check; OpenBLAS computes the large products",
+                           metadata: ["reason": "\(reason)"])
+        }
         logger.info("OpenBLAS kernels", metadata: [
             "family": "\(k.family)", "source": "\(k.source.rawValue)", "self_check": "\(k.check)",
             "fell_back_from": "\(k.rejected.map(\.family))", "cpu": "\(k.cpu.summary)",
+            "large_products": "\(k.largeProducts.rawValue)", "large_products_note": "\(k.largeProductsNote)",
         ])
         ServerMetrics.kernels(k)
     }

@@ -19,11 +19,14 @@ enum ServerMetrics {
         Timer(label: "tnt_rpc_duration_seconds", dimensions: [("method", label)] + via + by).recordNanoseconds(Int64(seconds * 1e9))
     }
 
-    /// An info gauge (always 1) whose labels say which OpenBLAS kernels run and why.
+    /// An info gauge (always 1) whose labels say which OpenBLAS kernels run and why, and what
+    /// computes the large products (`large_products_fell_back` is "true" when the AVX-512 tiles
+    /// failed their self-check).
     static func kernels(_ k: KernelSelection) {
         Gauge(label: "tnt_blas_kernels_info", dimensions: [
             ("family", k.family), ("source", k.source.rawValue), ("self_check", "passed"),
             ("fell_back_from", k.rejected.map(\.family).joined(separator: ",")),
+            ("large_products", k.largeProducts.rawValue), ("large_products_fell_back", "\(k.largeProductsRejection != nil)"),
         ]).record(1)
     }
 

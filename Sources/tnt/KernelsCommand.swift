@@ -5,17 +5,20 @@ import TNTModel
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "The OpenBLAS kernel family this CPU gets, and its self-check on TNT's products.",
+        abstract: "The OpenBLAS kernel family this CPU gets, what computes the large products, and their self-checks.",
         discussion: """
             Without OPENBLAS_CORETYPE the program chooses the best family the CPU runs; with it, the \
-            named family runs if it passes the same check. tnt-server and every tnt command that \
-            computes make this choice first.
+            named family runs if it passes the same check. On a CPU with AVX-512, when OpenBLAS runs an \
+            AVX-512 family, the large products run on TNTServe's own AVX-512 tiles if they pass the same \
+            check (TNT_LARGE_PRODUCTS=openblas leaves them to OpenBLAS). tnt-server and every tnt \
+            command that computes make this choice first.
             """
     )
 
     @Option(help: "Architectures whose products are checked: tnt_small, tnt_base or JSON files, comma-separated.")
     var arch = "tnt_small,tnt_base"
-    @Flag(help: "Print JSON: {\"family\", \"source\", \"check\", \"rejected\", \"ladder\", \"cpu\"}.") var json = false
+    @Flag(help: "Print JSON: {\"family\", \"source\", \"check\", \"rejected\", \"ladder\", \"cpu\", \"large_products\", \"large_products_note\"}.")
+    var json = false
 
     func run() throws {
         let configs = try arch.split(separator: ",").map { try TNTConfig.resolve(String($0)) }
@@ -26,6 +29,7 @@ struct KernelsCommand: ParsableCommand {
                 "family": selection.family, "source": selection.source.rawValue, "check": selection.check,
                 "rejected": selection.rejected.map { ["family": $0.family, "reason": $0.reason] },
                 "ladder": ladder, "cpu": selection.cpu.summary,
+                "large_products": selection.largeProducts.rawValue, "large_products_note": selection.largeProductsNote,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -49,9 +53,9 @@ func selectKernels(configs: [TNTConfig]) throws -> KernelSelection {
     }
 }
 
-/// Tells the user on standard error when a family failed its self-check and another runs.
+/// Tells the user on standard error when kernels failed their self-check and others run.
 func reportFallback(_ selection: KernelSelection) {
-    if !selection.rejected.isEmpty { FileHandle.standardError.write(Data((selection.summary + "\n").utf8)) }
+    if !selection.rejected.isEmpty || selection.largeProductsRejection != nil { FileHandle.standardError.write(Data((selection.summary + "\n").utf8)) }
 }
 
 /// An error that ends a command with its message and no usage text.

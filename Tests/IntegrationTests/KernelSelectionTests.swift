@@ -44,21 +44,27 @@ import TNTModel
         #expect(selection["source"] as? String == "named")
     }
 
-    /// Parity with PaddlePaddle in every family the selector can pick, and with no variable.
-    @Test(arguments: [nil] + ladder)
-    func parityHoldsInEveryFamily(family: String?) throws {
+    /// No variable, every family the selector can pick, and OpenBLAS computing the large
+    /// products on the best family (where the AVX-512 tiles would otherwise run them).
+    static let modes: [[String: String?]] = [["OPENBLAS_CORETYPE": nil]] + ladder.map { ["OPENBLAS_CORETYPE": $0] }
+        + [["OPENBLAS_CORETYPE": nil, LargeProducts.environmentKey: LargeProducts.openBLAS.rawValue]]
+
+    /// Parity with PaddlePaddle in every mode.
+    @Test(arguments: modes)
+    func parityHoldsInEveryMode(environment: [String: String?]) throws {
+        let mode = environment.compactMap { key, value in value.map { "\(key)=\($0)" } }.sorted().joined(separator: " ")
         let out = try TemporaryFolder()
         for fixture in Self.fixtures {
             let logitsPath = out.path + "/logits.npy"
             let result = try runTool(["forward", "--arch", fixture + "/config.json", "--weights", fixture + "/weights.safetensors",
                                       "--input", fixture + "/input.npy", "--output", logitsPath, "--threads", "2"],
-                                     environment: ["OPENBLAS_CORETYPE": family])
+                                     environment: environment)
             try #require(result.status == 0, "tnt forward failed: \(result.stderr)")
             let actual = try NPYArray(contentsOf: logitsPath).values, expected = try NPYArray(contentsOf: fixture + "/logits.npy").values
             var worst: Float = 0
             for (a, e) in zip(actual, expected) { worst = max(worst, abs(a - e) / (1e-4 + 1e-4 * abs(e))) }
             #expect(actual.count == expected.count && worst <= 1,
-                    "\(family ?? "chosen") on \(URL(fileURLWithPath: fixture).lastPathComponent): |Δlogit| at \(worst) of the bound")
+                    "\(mode.isEmpty ? "chosen" : mode) on \(URL(fileURLWithPath: fixture).lastPathComponent): |Δlogit| at \(worst) of the bound")
         }
     }
 
@@ -68,7 +74,7 @@ import TNTModel
         defer { _ = server.stop() }
         #expect(server.stderr.contains("failed its self-check"), "no fallback warning in: \(server.stderr)")
         let metrics = try httpGet(port: try #require(server.adminPort), path: "/metrics")
-        #expect(metrics.contains(#"tnt_blas_kernels_info{family="\#(next)",source="chosen",self_check="passed",fell_back_from="\#(best)"} 1"#),
+        #expect(metrics.contains(#"tnt_blas_kernels_info{family="\#(next)",source="chosen",self_check="passed",fell_back_from="\#(best)","#),
                 "metrics: \(metrics.split(separator: "\n").filter { $0.contains("kernels") })")
         // And it serves right answers on the fallback (to rounding: this process may run other kernels).
         let client = try await server.client()
@@ -78,6 +84,35 @@ import TNTModel
         #expect(remote.classIDs == local.ids)
         #expect(zip(remote.scores, local.scores).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(remote.scores) vs \(local.scores)")
         await client.close()
+    }
+
+    @Test(.enabled(if: CPUFeatures.current.avx512f, "the AVX-512 tiles run only on CPUs with AVX-512F"))
+    func theAVX512TilesRunTheLargeProductsAndFallBackToOpenBLASWhenWrong() async throws {
+        let fresh = try Self.kernels(["OPENBLAS_CORETYPE": nil])
+        #expect(fresh["large_products"] as? String == "tnt-avx512", "\(fresh)")
+        let named = try Self.kernels(["OPENBLAS_CORETYPE": "Haswell"])
+        #expect(named["large_products"] as? String == "openblas", "Haswell named means AVX2 everywhere: \(named)")
+
+        let server = try ServerProcess(["--admin-port", "0"], environment: ["OPENBLAS_CORETYPE": nil, "TNT_KERNEL_CHECK_FAULT": "tnt-avx512"])
+        defer { _ = server.stop() }
+        #expect(server.stderr.contains("the AVX-512 tiles failed their self-check"), "no fallback warning in: \(server.stderr)")
+        let metrics = try httpGet(port: try #require(server.adminPort), path: "/metrics")
+        #expect(metrics.contains(#"large_products="openblas",large_products_fell_back="true"} 1"#),
+                "metrics: \(metrics.split(separator: "\n").filter { $0.contains("kernels") })")
+        let client = try await server.client()
+        let image = try TestImages.bytes(TestImages.paths[0])
+        let remote = try await client.predict(image: image, topK: 3)
+        let local = try ServerTests.inProcess(image, topK: 3)
+        #expect(remote.classIDs == local.ids)
+        #expect(zip(remote.scores, local.scores).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(remote.scores) vs \(local.scores)")
+        await client.close()
+
+        // Named, the tiles must be right or the program stops.
+        let result = try runTool(["kernels", "--arch", "tnt_small"], environment: [
+            "OPENBLAS_CORETYPE": nil, LargeProducts.environmentKey: "tnt-avx512", "TNT_KERNEL_CHECK_FAULT": "tnt-avx512",
+        ])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("TNT_LARGE_PRODUCTS=tnt-avx512 cannot run here"), "stderr: \(result.stderr)")
     }
 
     @Test func aNamedFamilyFailingItsCheckStopsTheServer() throws {

@@ -19,6 +19,13 @@ tnt_cpu_features tnt_cpu_read_features(void);
 /// Returns false when this OpenBLAS cannot switch (not a DYNAMIC_ARCH build).
 bool tnt_openblas_switch_family(const char *family);
 
+/// y (m, n) = x (m, k) · (alpha·w) + bias, or, with `accumulate`, y += the same; row-major
+/// with leading dimensions ldx, ldw, ldy; w is stored (k, n), or (n, k) when `w_transposed`;
+/// `bias` (n) may be NULL. Single-threaded; each calling thread keeps a 384 KB packing
+/// buffer. Needs AVX-512F, which the caller checks (tnt_cpu_read_features) first.
+void tnt_sgemm_avx512(int m, int n, int k, float alpha, const float *x, int ldx, const float *w, int ldw,
+                      bool w_transposed, float *y, int ldy, const float *bias, bool accumulate);
+
 /// The CPU's spin-wait hint (`pause`), for a thread polling a flag another thread will set.
 static inline void tnt_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

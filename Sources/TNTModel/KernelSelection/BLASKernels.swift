@@ -20,11 +20,18 @@ public struct KernelSelection: Sendable {
     /// Families that failed the self-check before `family` was settled on, with the reason.
     public var rejected: [(family: String, reason: String)] = []
     public var cpu: CPUFeatures
+    /// What computes the large products, and why (`self-check: passed (N products)` when the
+    /// tiles run).
+    public var largeProducts = LargeProducts.openBLAS
+    public var largeProductsNote = ""
+    /// Why the AVX-512 tiles failed their self-check, when they did and OpenBLAS took over.
+    public var largeProductsRejection: String?
 
     /// One line for logs and benchmark headers.
     public var summary: String {
         var line = "OpenBLAS kernels: \(family) (\(source.rawValue)); self-check: \(check)"
         for r in rejected { line += "; \(r.family) failed its self-check (\(r.reason)), fell back" }
+        line += "; large products: \(largeProducts.rawValue) (\(largeProductsNote))"
         return line + "; CPU: \(cpu.summary)"
     }
 }
@@ -35,6 +42,7 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
     case namedFamilyFailedCheck(named: String, reason: String)
     case everyFamilyFailedCheck([(family: String, reason: String)])
     case selectedFamilyFailedCheck(family: String, reason: String)
+    case namedLargeProductsUnusable(named: String, reason: String)
 
     public var description: String {
         switch self {
@@ -53,6 +61,9 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
         case .selectedFamilyFailedCheck(let family, let reason):
             "the OpenBLAS kernel family this process runs, \(family), computes wrong results on a new model's "
                 + "products (\(reason)); restart the process to select the kernels again"
+        case .namedLargeProductsUnusable(let named, let reason):
+            "\(LargeProducts.environmentKey)=\(named) cannot run here (\(reason)); "
+                + "unset it to let the program choose, or name \(LargeProducts.openBLAS.rawValue)"
         }
     }
 }
@@ -95,6 +106,9 @@ public enum BLASKernels {
             if let reason = check.run(family: selected.family) {
                 throw KernelSelectionError.selectedFamilyFailedCheck(family: selected.family, reason: reason)
             }
+            if selected.largeProducts == .avx512Tiles, let reason = check.runAVX512Tiles() {
+                throw KernelSelectionError.selectedFamilyFailedCheck(family: selected.largeProducts.rawValue, reason: reason)
+            }
             return selected
         }
     }
@@ -110,6 +124,43 @@ public enum BLASKernels {
     }
 
     private static func select(configs: [TNTConfig], environment: [String: String]) throws -> KernelSelection {
+        var selection = try selectFamily(configs: configs, environment: environment)
+        let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
+        (selection.largeProducts, selection.largeProductsNote, selection.largeProductsRejection) = try selectLargeProducts(
+            family: selection.family, cpu: selection.cpu, check: check, named: environment[LargeProducts.environmentKey])
+        LargeProducts.current = selection.largeProducts
+        return selection
+    }
+
+    /// The AVX-512 tiles when the CPU has AVX-512F, the OpenBLAS family running is an AVX-512
+    /// one (a user who names Haswell gets AVX2 everywhere) and the tiles pass the self-check;
+    /// OpenBLAS otherwise. `TNT_LARGE_PRODUCTS` names either; a named one that cannot run stops.
+    private static func selectLargeProducts(
+        family: String, cpu: CPUFeatures, check: KernelSelfCheck, named: String?
+    ) throws -> (LargeProducts, note: String, rejection: String?) {
+        let key = LargeProducts.environmentKey
+        let namedChoice = named.flatMap { $0.isEmpty ? nil : $0 }
+        if let namedChoice {
+            guard let choice = LargeProducts(rawValue: namedChoice.lowercased()) else {
+                throw KernelSelectionError.namedLargeProductsUnusable(named: namedChoice, reason: "unknown; the choices are tnt-avx512 and openblas")
+            }
+            if choice == .openBLAS { return (.openBLAS, "named in \(key)", nil) }
+        }
+        guard cpu.avx512f else {
+            if let namedChoice { throw KernelSelectionError.namedLargeProductsUnusable(named: namedChoice, reason: "the CPU lacks avx512f") }
+            return (.openBLAS, "the CPU lacks AVX-512", nil)
+        }
+        let avx512Family = [KernelFamily.cooperlake, .skylakeX].contains { $0.rawValue.lowercased() == family.lowercased() }
+        if namedChoice == nil && !avx512Family { return (.openBLAS, "OpenBLAS runs \(family), not an AVX-512 family", nil) }
+        if let reason = check.runAVX512Tiles() {
+            if let namedChoice { throw KernelSelectionError.namedLargeProductsUnusable(named: namedChoice, reason: reason) }
+            return (.openBLAS, "tnt-avx512 failed its self-check (\(reason)), fell back", reason)
+        }
+        let checked = "self-check: passed (\(check.shapes.count) products)"
+        return (.avx512Tiles, namedChoice == nil ? checked : "named in \(key); " + checked, nil)
+    }
+
+    private static func selectFamily(configs: [TNTConfig], environment: [String: String]) throws -> KernelSelection {
         let cpu = CPUFeatures.current
         let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
         let checked = "passed (\(check.shapes.count) products)"

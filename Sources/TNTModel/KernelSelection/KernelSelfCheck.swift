@@ -1,3 +1,4 @@
+import CKernelSupport
 import COpenBLAS
 import Foundation
 
@@ -9,8 +10,9 @@ public struct KernelSelfCheck: Sendable {
     public var shapes: [GemmShape]
     /// A product of at most this many multiply-adds is also checked with all its rows.
     public var fullCheckLimit = 4_000_000
-    /// Test hook (`TNT_KERNEL_CHECK_FAULT=FAMILY`): pretend this family computes one wrong
-    /// element, to exercise the fallback. Never set in production.
+    /// Test hook (`TNT_KERNEL_CHECK_FAULT=FAMILY`, or `tnt-avx512` for the large products):
+    /// pretend this family computes one wrong element, to exercise the fallback. Never set in
+    /// production.
     public var faultyFamily: String?
 
     public init(shapes: [GemmShape], faultyFamily: String? = nil) {
@@ -29,6 +31,25 @@ public struct KernelSelfCheck: Sendable {
         let saved = BLASThreads.current
         BLASThreads.set(1)
         defer { BLASThreads.set(saved) }
+        return run(shapes, name: family) { s, a, b, beta, c in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, s.transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(s.m), Int32(s.n), Int32(s.k), 1, a, Int32(s.lda), b, Int32(s.ldb), beta, c, Int32(s.n))
+        }
+    }
+
+    /// Every product on `tnt_sgemm_avx512`, the same way. Call only on a CPU with AVX-512F.
+    public func runAVX512Tiles() -> String? {
+        run(shapes, name: LargeProducts.avx512Tiles.rawValue) { s, a, b, beta, c in
+            tnt_sgemm_avx512(Int32(s.m), Int32(s.n), Int32(s.k), 1, a, Int32(s.lda), b, Int32(s.ldb), s.transposeB,
+                             c, Int32(s.n), nil, beta != 0)
+        }
+    }
+
+    /// `product` computes C = A·B + beta·C for a shape; the first wrong result, or nil.
+    private func run(
+        _ shapes: [GemmShape], name: String,
+        product: (GemmShape, UnsafePointer<Float>, UnsafePointer<Float>, Float, UnsafeMutablePointer<Float>) -> Void
+    ) -> String? {
         var rng = SplitMix64(seed: 0x5EED)
         var cases: [(GemmShape, beta: Float)] = []
         for shape in shapes {
@@ -48,21 +69,24 @@ public struct KernelSelfCheck: Sendable {
             cases.append((s, beta: 1))
         }
         for (shape, beta) in cases {
-            if let error = check(shape, beta: beta, family: family, rng: &rng) { return error }
+            if let error = check(shape, beta: beta, name: name, product: product, rng: &rng) { return error }
         }
         return nil
     }
 
-    private func check(_ s: GemmShape, beta: Float, family: String, rng: inout SplitMix64) -> String? {
+    private func check(
+        _ s: GemmShape, beta: Float, name: String,
+        product: (GemmShape, UnsafePointer<Float>, UnsafePointer<Float>, Float, UnsafeMutablePointer<Float>) -> Void,
+        rng: inout SplitMix64
+    ) -> String? {
         let aCount = (s.m - 1) * s.lda + s.k
         let bCount = s.transposeB ? (s.n - 1) * s.ldb + s.k : (s.k - 1) * s.ldb + s.n
         let a = (0..<aCount).map { _ in Float.random(in: -1...1, using: &rng) }
         let b = (0..<bCount).map { _ in Float.random(in: -1...1, using: &rng) }
         let c0 = (0..<s.m * s.n).map { _ in Float.random(in: -1...1, using: &rng) }
         var c = c0
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, s.transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(s.m), Int32(s.n), Int32(s.k), 1, a, Int32(s.lda), b, Int32(s.ldb), beta, &c, Int32(s.n))
-        if let faulty = faultyFamily, faulty.lowercased() == family.lowercased() { c[c.count / 2] += 0.5 }
+        c.withUnsafeMutableBufferPointer { product(s, a, b, beta, $0.baseAddress!) }
+        if let faulty = faultyFamily, faulty.lowercased() == name.lowercased() { c[c.count / 2] += 0.5 }
 
         var expected = [Double](repeating: 0, count: s.m * s.n)
         var magnitude = [Double](repeating: 0, count: s.m * s.n)

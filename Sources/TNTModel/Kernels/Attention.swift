@@ -1,10 +1,12 @@
+import CKernelSupport
 import COpenBLAS
 
 // PaddleClas's Attention: qk = x·Wqk split as (2, heads, head_dim), v = x·Wv split as
 // (heads, head_dim); per head softmax(q·kᵀ·head_dim^-½)·v, heads concatenated.
 
-/// Outer attention over the tokens of each image, one head at a time through sgemm, for the
-/// (image, head) pairs numbered image·headCount + head in `heads`.
+/// Outer attention over the tokens of each image, one head at a time through two products (on
+/// the AVX-512 tiles or OpenBLAS: `LargeProducts`), for the (image, head) pairs numbered
+/// image·headCount + head in `heads`.
 /// - out:    (images·tokens, dim)
 /// - qk:     (images·tokens, 2·dim)
 /// - v:      (images·tokens, dim)
@@ -16,17 +18,26 @@ func outerAttention(
     let headDim = dim / headCount
     let scale = 1 / Float(headDim).squareRoot()
     let n = Int32(tokens), hd = Int32(headDim)
+    let tiles = LargeProducts.current == .avx512Tiles
     for unit in heads {
         let image = unit / headCount, h = unit % headCount
         let qkImage = qk + image * tokens * 2 * dim
         let vImage = v + image * tokens * dim
         let outImage = out + image * tokens * dim
         let q = qkImage + h * headDim, k = qkImage + dim + h * headDim
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd,
-                    scale, q, Int32(2 * dim), k, Int32(2 * dim), 0, scores, n)
+        let vHead = vImage + h * headDim, outHead = outImage + h * headDim
+        if tiles {
+            tnt_sgemm_avx512(n, n, hd, scale, q, Int32(2 * dim), k, Int32(2 * dim), true, scores, n, nil, false)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd,
+                        scale, q, Int32(2 * dim), k, Int32(2 * dim), 0, scores, n)
+        }
         softmaxRows(scores, rows: tokens, cols: tokens)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n,
-                    1, scores, n, vImage + h * headDim, Int32(dim), 0, outImage + h * headDim, Int32(dim))
+        if tiles {
+            tnt_sgemm_avx512(n, hd, n, 1, scores, n, vHead, Int32(dim), false, outHead, Int32(dim), nil, false)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1, scores, n, vHead, Int32(dim), 0, outHead, Int32(dim))
+        }
     }
 }
 

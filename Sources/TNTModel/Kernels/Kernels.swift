@@ -9,6 +9,10 @@ func linear(
     _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Param, _ bias: Param?,
     rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false
 ) {
+    if LargeProducts.current == .avx512Tiles && LargeProducts.covers(inDim: inDim, outDim: outDim) {
+        LargeProducts.avx512(out, inp, weight, bias, rows: rows, inDim: inDim, outDim: outDim, accumulate: accumulate)
+        return
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(outDim), Int32(inDim),
                 1, inp, Int32(inDim), weight, Int32(outDim), accumulate ? 1 : 0, out, Int32(outDim))
     if let bias { addBias(out, bias, rows: rows, dim: outDim) }

@@ -1,0 +1,30 @@
+import CKernelSupport
+
+/// What computes the forward pass's large products: the linear layers whose depth and width
+/// are both at least 128 (the outer transformer's, pixel → patch and the classifier head) and
+/// the outer attention's two, about nine tenths of the pass's arithmetic. The small inner
+/// products always go to OpenBLAS, whose small-matrix kernels run them near the CPU's peak.
+public enum LargeProducts: String, Sendable {
+    /// `tnt_sgemm_avx512`: 12 × 32 register tiles reading the weights in place (CKernelSupport).
+    case avx512Tiles = "tnt-avx512"
+    /// `cblas_sgemm` on the selected OpenBLAS family.
+    case openBLAS = "openblas"
+
+    /// The environment variable that makes OpenBLAS compute the large products too.
+    public static let environmentKey = "TNT_LARGE_PRODUCTS"
+
+    /// Set once per process by `BLASKernels`, before any engine computes.
+    nonisolated(unsafe) public internal(set) static var current = LargeProducts.openBLAS
+
+    /// Whether a linear layer of this depth and width is a large one.
+    public static func covers(inDim: Int, outDim: Int) -> Bool { inDim >= 128 && outDim >= 128 }
+
+    /// y (rows, outDim) = x (rows, inDim) · w (inDim, outDim) + bias, or y += the same.
+    static func avx512(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+        rows: Int, inDim: Int, outDim: Int, accumulate: Bool
+    ) {
+        tnt_sgemm_avx512(Int32(rows), Int32(outDim), Int32(inDim), 1, x, Int32(inDim), w, Int32(outDim), false,
+                         y, Int32(outDim), bias, accumulate)
+    }
+}
