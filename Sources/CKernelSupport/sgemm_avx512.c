@@ -99,12 +99,20 @@ TARGET static void pack(float *packed, const float *w, long ldw, int transposed,
     for (int jr = 0; jr < nc; jr += NR) {
         const int nr = nc - jr < NR ? nc - jr : NR;
         float *panel = packed + (long)jr * kc;
+        const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
         if (transposed) {
-            for (int p = 0; p < kc; p++)
-                for (int j = 0; j < NR; j++) panel[p * NR + j] = j < nr ? alpha * w[(long)(jc + jr + j) * ldw + pc + p] : 0;
+            // Column j of the panel is row jc + jr + j of the stored W: gather 16 rows at a time.
+            const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                    _mm512_set1_epi32((int)ldw));
+            const float *first = w + (long)(jc + jr) * ldw + pc, *second = first + 16 * ldw;
+            for (int p = 0; p < kc; p++) {
+                const __m512 low = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, rows, first + p, 4);
+                const __m512 high = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, rows, second + p, 4);
+                _mm512_store_ps(panel + p * NR, _mm512_mul_ps(scale, low));
+                _mm512_store_ps(panel + p * NR + 16, _mm512_mul_ps(scale, high));
+            }
             continue;
         }
-        const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
         for (int p = 0; p < kc; p++) {
             const float *row = w + (long)(pc + p) * ldw + jc + jr;
             _mm512_store_ps(panel + p * NR, _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(m0, row)));
