@@ -3,8 +3,10 @@
 # on the same threads: Paddle Inference with oneDNN (PaddleClas's documented CPU deployment)
 # and ONNX Runtime, all on TNT_small with the same sharpened PaddlePaddle weights and inputs.
 #   bench/model_vs_references.sh [seconds per configuration] [rounds]
-# TNTServe runs in two environments: as a fresh machine has it (no OpenBLAS variable: the
-# program chooses its kernels) and with OPENBLAS_CORETYPE=Haswell named. Each first checks
+# TNTServe runs in three environments: as a fresh machine has it (no variable: the program
+# chooses its kernels, and on AVX-512 its own tiles for the large products), the same with
+# OpenBLAS computing every product (TNT_LARGE_PRODUCTS=openblas), and with
+# OPENBLAS_CORETYPE=Haswell named. Each first checks
 # parity against PaddlePaddle; the references check theirs. Alternating rounds (default 2),
 # then bench/summarize_model_bench.py prints the ratios of each round and their medians.
 set -euo pipefail
@@ -29,7 +31,8 @@ print(f"parity vs PaddlePaddle, batch 8: max |Δlogit| {np.abs(a - b).max():.2e}
 sys.exit(0 if ratio <= 1 else 1)
 PY
 }
-fresh=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+fresh=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u TNT_LARGE_PRODUCTS)
+allopenblas=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE TNT_LARGE_PRODUCTS=openblas)
 haswell=(env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=Haswell)
 
 echo "## $(date -u +%FT%TZ) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
@@ -41,6 +44,9 @@ for round in $(seq "$rounds"); do
     "${fresh[@]}" python3 bench/paddle_inference_bench.py --weights $work/tnt_small/weights.safetensors --reference $work/tnt_small --work $work/tnt_small --batch 1,8 --threads 1,2 --seconds "$seconds" 2>&1 | grep -v -i -E "warn|^\s*$|^[IWE][0-9]{4} "
     echo; echo "### round $round: ONNX Runtime"
     python3 bench/onnxruntime_bench.py --model $work/tnt_small/tnt_small.onnx --reference $work/tnt_small --batch 1,8 --threads 1,2 --seconds "$seconds"
+    echo; echo "### round $round: TNTServe, OpenBLAS for every product (TNT_LARGE_PRODUCTS=openblas)"
+    parity "${allopenblas[@]}" $tnt
+    "${allopenblas[@]}" $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,8 --threads 1,2 --seconds "$seconds"
     echo; echo "### round $round: TNTServe, OPENBLAS_CORETYPE=Haswell"
     parity "${haswell[@]}" $tnt
     "${haswell[@]}" $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,8 --threads 1,2 --seconds "$seconds"

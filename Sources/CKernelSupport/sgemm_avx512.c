@@ -32,10 +32,7 @@ TARGET INLINE void tile(
     const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
 #define LOAD(mask, p) (masked ? _mm512_maskz_loadu_ps(mask, p) : _mm512_loadu_ps(p))
     __m512 c0[MR], c1[MR];
-    for (int r = 0; r < mr; r++) {
-        c0[r] = load_y ? LOAD(m0, y + r * ldy) : _mm512_setzero_ps();
-        c1[r] = load_y ? LOAD(m1, y + r * ldy + 16) : _mm512_setzero_ps();
-    }
+    for (int r = 0; r < mr; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
         const __m512 b0 = _mm512_load_ps(w + p * NR), b1 = _mm512_load_ps(w + p * NR + 16);
         for (int r = 0; r < mr; r++) {
@@ -49,6 +46,14 @@ TARGET INLINE void tile(
         for (int r = 0; r < mr; r++) {
             c0[r] = _mm512_add_ps(c0[r], b0);
             c1[r] = _mm512_add_ps(c1[r], b1);
+        }
+    }
+    // Y joins after the block's sum, as in Paddle's x + (x·W + b): products summed onto a
+    // residual stream of larger magnitude would be rounded at its scale one by one.
+    if (load_y) {
+        for (int r = 0; r < mr; r++) {
+            c0[r] = _mm512_add_ps(c0[r], LOAD(m0, y + r * ldy));
+            c1[r] = _mm512_add_ps(c1[r], LOAD(m1, y + r * ldy + 16));
         }
     }
 #undef LOAD

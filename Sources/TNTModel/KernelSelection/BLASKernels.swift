@@ -43,6 +43,7 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
     case everyFamilyFailedCheck([(family: String, reason: String)])
     case selectedFamilyFailedCheck(family: String, reason: String)
     case namedLargeProductsUnusable(named: String, reason: String)
+    case selectedLargeProductsFailedCheck(reason: String)
 
     public var description: String {
         switch self {
@@ -64,6 +65,9 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
         case .namedLargeProductsUnusable(let named, let reason):
             "\(LargeProducts.environmentKey)=\(named) cannot run here (\(reason)); "
                 + "unset it to let the program choose, or name \(LargeProducts.openBLAS.rawValue)"
+        case .selectedLargeProductsFailedCheck(let reason):
+            "the AVX-512 tiles this process runs compute wrong results on a new model's products (\(reason)); "
+                + "restart the process to select the kernels again"
         }
     }
 }
@@ -107,7 +111,7 @@ public enum BLASKernels {
                 throw KernelSelectionError.selectedFamilyFailedCheck(family: selected.family, reason: reason)
             }
             if selected.largeProducts == .avx512Tiles, let reason = check.runAVX512Tiles() {
-                throw KernelSelectionError.selectedFamilyFailedCheck(family: selected.largeProducts.rawValue, reason: reason)
+                throw KernelSelectionError.selectedLargeProductsFailedCheck(reason: reason)
             }
             return selected
         }
@@ -150,8 +154,7 @@ public enum BLASKernels {
             if let namedChoice { throw KernelSelectionError.namedLargeProductsUnusable(named: namedChoice, reason: "the CPU lacks avx512f") }
             return (.openBLAS, "the CPU lacks AVX-512", nil)
         }
-        let avx512Family = [KernelFamily.cooperlake, .skylakeX].contains { $0.rawValue.lowercased() == family.lowercased() }
-        if namedChoice == nil && !avx512Family { return (.openBLAS, "OpenBLAS runs \(family), not an AVX-512 family", nil) }
+        if namedChoice == nil && KernelFamily(name: family)?.isAVX512 != true { return (.openBLAS, "OpenBLAS runs \(family), not an AVX-512 family", nil) }
         if let reason = check.runAVX512Tiles() {
             if let namedChoice { throw KernelSelectionError.namedLargeProductsUnusable(named: namedChoice, reason: reason) }
             return (.openBLAS, "tnt-avx512 failed its self-check (\(reason)), fell back", reason)

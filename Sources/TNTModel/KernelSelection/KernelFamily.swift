@@ -18,6 +18,9 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         self = family
     }
 
+    /// Whether this family's kernels are AVX-512 ones.
+    public var isAVX512: Bool { self == .cooperlake || self == .skylakeX }
+
     /// What the CPU lacks for this family's kernels, or nil when it has everything.
     public func missingFeatures(on cpu: CPUFeatures) -> [String]? {
         let needs: [(String, Bool)]

@@ -5,7 +5,7 @@ import CKernelSupport
 /// the outer attention's two, about nine tenths of the pass's arithmetic. The small inner
 /// products always go to OpenBLAS, whose small-matrix kernels run them near the CPU's peak.
 public enum LargeProducts: String, Sendable {
-    /// `tnt_sgemm_avx512`: 12 × 32 register tiles reading the weights in place (CKernelSupport).
+    /// `tnt_sgemm_avx512` (CKernelSupport): 12 × 32 register tiles over packed weights.
     case avx512Tiles = "tnt-avx512"
     /// `cblas_sgemm` on the selected OpenBLAS family.
     case openBLAS = "openblas"
