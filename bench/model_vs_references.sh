@@ -41,9 +41,16 @@ for round in $(seq "$rounds"); do
     parity "${fresh[@]}" $tnt
     "${fresh[@]}" $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,8 --threads 1,2 --seconds "$seconds"
     echo; echo "### round $round: Paddle Inference + oneDNN"
-    "${fresh[@]}" python3 bench/paddle_inference_bench.py --weights $work/tnt_small/weights.safetensors --reference $work/tnt_small --work $work/tnt_small --batch 1,8 --threads 1,2 --seconds "$seconds" 2>&1 | grep -v -i -E "warn|^\s*$|^[IWE][0-9]{4} "
+    # Each thread count in a process of its own, as a deployment runs it: ONNX Runtime 1.32
+    # pins its threads, and a 2-thread session made after a 1-thread one in the same process
+    # ran 1.3x slower in two of three runs (both threads on one CPU).
+    for threads in 1 2; do
+        "${fresh[@]}" python3 bench/paddle_inference_bench.py --weights $work/tnt_small/weights.safetensors --reference $work/tnt_small --work $work/tnt_small --batch 1,8 --threads $threads --seconds "$seconds" 2>&1 | grep -v -i -E "warn|^\s*$|^[IWE][0-9]{4} "
+    done
     echo; echo "### round $round: ONNX Runtime"
-    python3 bench/onnxruntime_bench.py --model $work/tnt_small/tnt_small.onnx --reference $work/tnt_small --batch 1,8 --threads 1,2 --seconds "$seconds"
+    for threads in 1 2; do
+        python3 bench/onnxruntime_bench.py --model $work/tnt_small/tnt_small.onnx --reference $work/tnt_small --batch 1,8 --threads $threads --seconds "$seconds"
+    done
     echo; echo "### round $round: TNTServe, OpenBLAS for every product (TNT_LARGE_PRODUCTS=openblas)"
     parity "${allopenblas[@]}" $tnt
     "${allopenblas[@]}" $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,8 --threads 1,2 --seconds "$seconds"
