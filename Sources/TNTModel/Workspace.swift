@@ -15,7 +15,7 @@ public final class Workspace: @unchecked Sendable {
     let attended: UnsafeMutablePointer<Float> // (rows, dim): attention output, also pixel→patch projection
     let hidden: UnsafeMutablePointer<Float>   // (rows, mlp hidden)
     let columns: UnsafeMutablePointer<Float>  // (B·patches·16, in_chans·49): stem im2col
-    let scores: UnsafeMutablePointer<Float>   // per thread: (tokens, tokens), also inner attention scratch
+    let scores: UnsafeMutablePointer<Float>   // per thread: (tokens, tokens + 1), also inner attention scratch
     private let scoresStride: Int
     let features: UnsafeMutablePointer<Float> // (B, embed_dim)
     private let storage: UnsafeMutableRawPointer
@@ -24,7 +24,7 @@ public final class Workspace: @unchecked Sendable {
         precondition(maxBatch > 0 && threads > 0, "maxBatch and threads must be positive")
         self.maxBatch = maxBatch
         self.threads = threads
-        scoresStride = (max(c.numTokens * c.numTokens, (c.innerHeadDim + 17) * 16) + 15) & ~15
+        scoresStride = (max(c.numTokens * (c.numTokens + 1), (c.innerHeadDim + 17) * 16) + 15) & ~15
         // Inner rows (patches·16) carry in_dim each: patches·embed_dim floats, as outer rows do.
         let rowsDim = maxBatch * c.numTokens * c.embedDim
         let hiddenSize = maxBatch * max(c.numTokens * c.mlpHidden, c.numPatches * c.numPixel * c.innerMlpHidden)

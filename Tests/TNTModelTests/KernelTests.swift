@@ -64,7 +64,9 @@ import Testing
             let rows = 3
             let x = random(rows * cols, scale: 4)
             var y = x
-            softmaxRows(&y, rows: rows, cols: cols)
+            var factors = [Float](repeating: 0, count: rows)
+            exponentiateRows(&y, rows: rows, cols: cols, reciprocalSums: &factors)
+            scaleRows(&y, rows: rows, dim: cols, stride: cols, by: factors)
             for r in 0..<rows {
                 let row = x[r * cols..<(r + 1) * cols].map(Double.init)
                 let m = row.max()!, sum = row.map { Foundation.exp($0 - m) }.reduce(0, +)
@@ -135,7 +137,7 @@ import Testing
         let images = 2, tokens = 17, dim = 32, heads = 4
         let qk = random(images * tokens * 2 * dim, scale: 2), v = random(images * tokens * dim)
         var out = [Float](repeating: 0, count: images * tokens * dim)
-        var scores = [Float](repeating: 0, count: tokens * tokens)
+        var scores = [Float](repeating: 0, count: tokens * (tokens + 1))
         outerAttention(&out, qk: qk, v: v, scores: &scores, heads: 0..<images * heads, tokens: tokens, dim: dim, headCount: heads)
         let expected = naiveAttention(qk: qk, v: v, groups: images, tokens: tokens, dim: dim, heads: heads)
         #expect(parity(out, expected).maxError < 1e-5)

@@ -10,7 +10,7 @@ import COpenBLAS
 /// - out:    (images·tokens, dim)
 /// - qk:     (images·tokens, 2·dim)
 /// - v:      (images·tokens, dim)
-/// - scores: (tokens, tokens) scratch
+/// - scores: (tokens, tokens + 1) scratch: the scores, then each row's softmax factor
 func outerAttention(
     _ out: UnsafeMutablePointer<Float>, qk: UnsafePointer<Float>, v: UnsafePointer<Float>,
     scores: UnsafeMutablePointer<Float>, heads: Range<Int>, tokens: Int, dim: Int, headCount: Int
@@ -19,6 +19,7 @@ func outerAttention(
     let scale = 1 / Float(headDim).squareRoot()
     let n = Int32(tokens), hd = Int32(headDim)
     let tiles = LargeProducts.current == .avx512Tiles
+    let reciprocalSums = scores + tokens * tokens
     for unit in heads {
         let image = unit / headCount, h = unit % headCount
         let qkImage = qk + image * tokens * 2 * dim
@@ -32,12 +33,13 @@ func outerAttention(
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd,
                         scale, q, Int32(2 * dim), k, Int32(2 * dim), 0, scores, n)
         }
-        softmaxRows(scores, rows: tokens, cols: tokens)
+        exponentiateRows(scores, rows: tokens, cols: tokens, reciprocalSums: reciprocalSums)
         if tiles {
             tnt_sgemm_avx512(n, hd, n, 1, scores, n, vHead, Int32(dim), false, outHead, Int32(dim), nil, false)
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1, scores, n, vHead, Int32(dim), 0, outHead, Int32(dim))
         }
+        scaleRows(outHead, rows: tokens, dim: headDim, stride: dim, by: reciprocalSums)
     }
 }
 
