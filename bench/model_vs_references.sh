@@ -41,9 +41,9 @@ for round in $(seq "$rounds"); do
     parity "${fresh[@]}" $tnt
     "${fresh[@]}" $tnt bench model --arch tnt_small --weights $work/tnt_small/weights.safetensors --batch 1,8 --threads 1,2 --seconds "$seconds"
     echo; echo "### round $round: Paddle Inference + oneDNN"
-    # Each thread count in a process of its own, as a deployment runs it: ONNX Runtime 1.32
-    # pins its threads, and a 2-thread session made after a 1-thread one in the same process
-    # ran 1.3x slower in two of three runs (both threads on one CPU).
+    # Each thread count in a process of its own, as a deployment runs it, so that one
+    # configuration's session cannot slow another's. (ONNX Runtime's batch 8 on 2 threads still
+    # varies from 570 to over 1,000 ms from process to process on a shared machine.)
     for threads in 1 2; do
         "${fresh[@]}" python3 bench/paddle_inference_bench.py --weights $work/tnt_small/weights.safetensors --reference $work/tnt_small --work $work/tnt_small --batch 1,8 --threads $threads --seconds "$seconds" 2>&1 | grep -v -i -E "warn|^\s*$|^[IWE][0-9]{4} "
     done
