@@ -76,14 +76,8 @@ import TNTModel
         let metrics = try httpGet(port: try #require(server.adminPort), path: "/metrics")
         #expect(metrics.contains(#"tnt_blas_kernels_info{family="\#(next)",source="chosen",self_check="passed",fell_back_from="\#(best)","#),
                 "metrics: \(metrics.split(separator: "\n").filter { $0.contains("kernels") })")
-        // And it serves right answers on the fallback (to rounding: this process may run other kernels).
-        let client = try await server.client()
-        let image = try TestImages.bytes(TestImages.paths[0])
-        let remote = try await client.predict(image: image, topK: 3)
-        let local = try ServerTests.inProcess(image, topK: 3)
-        #expect(remote.classIDs == local.ids)
-        #expect(zip(remote.scores, local.scores).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(remote.scores) vs \(local.scores)")
-        await client.close()
+        // And it serves right answers on the fallback.
+        try await Self.expectAnswersLikeInProcess(server)
     }
 
     @Test(.enabled(if: CPUFeatures.current.avx512f, "the AVX-512 tiles run only on CPUs with AVX-512F"))
@@ -99,13 +93,7 @@ import TNTModel
         let metrics = try httpGet(port: try #require(server.adminPort), path: "/metrics")
         #expect(metrics.contains(#"large_products="openblas",large_products_fell_back="true"} 1"#),
                 "metrics: \(metrics.split(separator: "\n").filter { $0.contains("kernels") })")
-        let client = try await server.client()
-        let image = try TestImages.bytes(TestImages.paths[0])
-        let remote = try await client.predict(image: image, topK: 3)
-        let local = try ServerTests.inProcess(image, topK: 3)
-        #expect(remote.classIDs == local.ids)
-        #expect(zip(remote.scores, local.scores).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(remote.scores) vs \(local.scores)")
-        await client.close()
+        try await Self.expectAnswersLikeInProcess(server)
 
         // Named, the tiles must be right or the program stops.
         let result = try runTool(["kernels", "--arch", "tnt_small"], environment: [
@@ -113,6 +101,18 @@ import TNTModel
         ])
         #expect(result.status != 0)
         #expect(result.stderr.contains("TNT_LARGE_PRODUCTS=tnt-avx512 cannot run here"), "stderr: \(result.stderr)")
+    }
+
+    /// The server's top classes for a test image match an in-process classification (to
+    /// rounding: this process may run other kernels).
+    static func expectAnswersLikeInProcess(_ server: ServerProcess) async throws {
+        let client = try await server.client()
+        let image = try TestImages.bytes(TestImages.paths[0])
+        let remote = try await client.predict(image: image, topK: 3)
+        let local = try ServerTests.inProcess(image, topK: 3)
+        #expect(remote.classIDs == local.ids)
+        #expect(zip(remote.scores, local.scores).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(remote.scores) vs \(local.scores)")
+        await client.close()
     }
 
     @Test func aNamedFamilyFailingItsCheckStopsTheServer() throws {

@@ -128,8 +128,8 @@ public enum BLASKernels {
     }
 
     private static func select(configs: [TNTConfig], environment: [String: String]) throws -> KernelSelection {
-        var selection = try selectFamily(configs: configs, environment: environment)
         let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
+        var selection = try selectFamily(check: check, environment: environment)
         (selection.largeProducts, selection.largeProductsNote, selection.largeProductsRejection) = try selectLargeProducts(
             family: selection.family, cpu: selection.cpu, check: check, named: environment[LargeProducts.environmentKey])
         LargeProducts.current = selection.largeProducts
@@ -163,9 +163,8 @@ public enum BLASKernels {
         return (.avx512Tiles, namedChoice == nil ? checked : "named in \(key); " + checked, nil)
     }
 
-    private static func selectFamily(configs: [TNTConfig], environment: [String: String]) throws -> KernelSelection {
+    private static func selectFamily(check: KernelSelfCheck, environment: [String: String]) throws -> KernelSelection {
         let cpu = CPUFeatures.current
-        let check = KernelSelfCheck(configs: configs, faultyFamily: environment["TNT_KERNEL_CHECK_FAULT"])
         let checked = "passed (\(check.shapes.count) products)"
 
         if let named = environment["OPENBLAS_CORETYPE"], !named.isEmpty {

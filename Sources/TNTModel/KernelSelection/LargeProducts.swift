@@ -1,4 +1,5 @@
 import CKernelSupport
+import COpenBLAS
 
 /// What computes the forward pass's large products: the linear layers whose depth and width
 /// are both at least 128 (the outer transformer's, pixel → patch and the classifier head) and
@@ -18,6 +19,20 @@ public enum LargeProducts: String, Sendable {
 
     /// Whether a linear layer of this depth and width is a large one.
     public static func covers(inDim: Int, outDim: Int) -> Bool { inDim >= 128 && outDim >= 128 }
+
+    /// c (m, n) = alpha · a (m, k) · b, b stored (k, n) or, with `transposeB`, (n, k): on the
+    /// tiles when they run, else on OpenBLAS.
+    static func product(
+        m: Int, n: Int, k: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if current == .avx512Tiles {
+            tnt_sgemm_avx512(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), transposeB, c, Int32(ldc), nil, false)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                        alpha, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+        }
+    }
 
     /// y (rows, outDim) = x (rows, inDim) · w (inDim, outDim) + bias, or y += the same.
     static func avx512(

@@ -1,6 +1,3 @@
-import CKernelSupport
-import COpenBLAS
-
 // PaddleClas's Attention: qk = x·Wqk split as (2, heads, head_dim), v = x·Wv split as
 // (heads, head_dim); per head softmax(q·kᵀ·head_dim^-½)·v, heads concatenated.
 
@@ -17,8 +14,6 @@ func outerAttention(
 ) {
     let headDim = dim / headCount
     let scale = 1 / Float(headDim).squareRoot()
-    let n = Int32(tokens), hd = Int32(headDim)
-    let tiles = LargeProducts.current == .avx512Tiles
     let reciprocalSums = scores + tokens * tokens
     for unit in heads {
         let image = unit / headCount, h = unit % headCount
@@ -27,18 +22,11 @@ func outerAttention(
         let outImage = out + image * tokens * dim
         let q = qkImage + h * headDim, k = qkImage + dim + h * headDim
         let vHead = vImage + h * headDim, outHead = outImage + h * headDim
-        if tiles {
-            tnt_sgemm_avx512(n, n, hd, scale, q, Int32(2 * dim), k, Int32(2 * dim), true, scores, n, nil, false)
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd,
-                        scale, q, Int32(2 * dim), k, Int32(2 * dim), 0, scores, n)
-        }
+        LargeProducts.product(m: tokens, n: tokens, k: headDim, alpha: scale, q, lda: 2 * dim, k, ldb: 2 * dim, transposeB: true,
+                              scores, ldc: tokens)
         exponentiateRows(scores, rows: tokens, cols: tokens, reciprocalSums: reciprocalSums)
-        if tiles {
-            tnt_sgemm_avx512(n, hd, n, 1, scores, n, vHead, Int32(dim), false, outHead, Int32(dim), nil, false)
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1, scores, n, vHead, Int32(dim), 0, outHead, Int32(dim))
-        }
+        LargeProducts.product(m: tokens, n: headDim, k: tokens, alpha: 1, scores, lda: tokens, vHead, ldb: dim, transposeB: false,
+                              outHead, ldc: dim)
         scaleRows(outHead, rows: tokens, dim: headDim, stride: dim, by: reciprocalSums)
     }
 }
