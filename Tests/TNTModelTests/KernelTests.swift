@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 import Testing
 @testable import TNTModel
@@ -122,13 +123,34 @@ import Testing
         return out
     }
 
-    @Test(arguments: [(8, 2), (24, 4), (40, 4)])
+    /// Widths below, at and past one 16-lane block, up to the AVX-512 version's limit of 64.
+    static let innerAttentionShapes = [(8, 2), (16, 4), (24, 4), (40, 4), (64, 8)]
+
+    @Test(arguments: innerAttentionShapes)
     mutating func innerAttentionMatchesNaive(dim: Int, heads: Int) {
+        checkInnerAttention(dim: dim, heads: heads) { out, qk, v, patches in
+            var scratch = [Float](repeating: 0, count: (dim / heads + 17) * 16)
+            portableInnerAttention(out, qk: qk, v: v, scratch: &scratch, patches: patches, dim: dim, heads: heads)
+        }
+    }
+
+    @Test(.enabled(if: CPUFeatures.current.avx512f, "the AVX-512 version runs only on CPUs with AVX-512F"),
+          arguments: innerAttentionShapes)
+    mutating func avx512InnerAttentionMatchesNaive(dim: Int, heads: Int) {
+        checkInnerAttention(dim: dim, heads: heads) { out, qk, v, patches in
+            tnt_inner_attention_avx512(out, qk, v, Int32(patches), Int32(dim), Int32(heads))
+        }
+    }
+
+    private mutating func checkInnerAttention(
+        dim: Int, heads: Int,
+        _ attention: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void
+    ) {
         let patches = 3
         let qk = random(patches * 16 * 2 * dim, scale: 2), v = random(patches * 16 * dim)
-        var out = [Float](repeating: 0, count: patches * 16 * dim)
-        var scratch = [Float](repeating: 0, count: (dim / heads + 17) * 16)
-        innerAttention(&out, qk: qk, v: v, scratch: &scratch, patches: patches, dim: dim, heads: heads)
+        var out = [Float](repeating: .nan, count: patches * 16 * dim)
+        out.withUnsafeMutableBufferPointer { attention($0.baseAddress!, qk, v, patches) }
+        #expect(out.allSatisfy(\.isFinite), "an output left unwritten")
         let expected = naiveAttention(qk: qk, v: v, groups: patches, tokens: 16, dim: dim, heads: heads)
         #expect(parity(out, expected).maxError < 1e-5)
     }

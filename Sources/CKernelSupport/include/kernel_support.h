@@ -26,6 +26,14 @@ bool tnt_openblas_switch_family(const char *family);
 void tnt_sgemm_avx512(int m, int n, int k, float alpha, const float *x, int ldx, const float *w, int ldw,
                       bool w_transposed, float *y, int ldy, const float *bias, bool accumulate);
 
+enum { TNT_INNER_ATTENTION_MAX_DIM = 64 };
+
+/// Attention among the 16 pixel tokens of each of `patches` patches, per head
+/// softmax(q·kᵀ/√head_dim)·v with PaddleClas's split of qk into (2, heads, head_dim):
+/// out (patches·16, dim), qk (patches·16, 2·dim), v (patches·16, dim), all row-major;
+/// dim ≤ TNT_INNER_ATTENTION_MAX_DIM. Needs AVX-512F, which the caller checks first.
+void tnt_inner_attention_avx512(float *out, const float *qk, const float *v, int patches, int dim, int heads);
+
 /// The CPU's spin-wait hint (`pause`), for a thread polling a flag another thread will set.
 static inline void tnt_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,3 +1,4 @@
+import CKernelSupport
 // PaddleClas's Attention: qk = x·Wqk split as (2, heads, head_dim), v = x·Wv split as
 // (heads, head_dim); per head softmax(q·kᵀ·head_dim^-½)·v, heads concatenated.
 
@@ -31,12 +32,25 @@ func outerAttention(
     }
 }
 
-/// Inner attention among the 16 pixel tokens of each patch, vectorised across the 16
-/// queries: every SIMD lane is one query token, so the softmax needs no horizontal sums.
+/// Inner attention among the 16 pixel tokens of each patch. With the large products on the
+/// AVX-512 tiles it runs on its AVX-512 version (`tnt_inner_attention_avx512`), else portably.
 /// - out: (patches·16, dim)
 /// - qk:  (patches·16, 2·dim)
 /// - v:   (patches·16, dim)
 func innerAttention(
+    _ out: UnsafeMutablePointer<Float>, qk: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    scratch: UnsafeMutablePointer<Float>, patches: Int, dim: Int, heads: Int
+) {
+    if LargeProducts.current == .avx512Tiles && dim <= Int(TNT_INNER_ATTENTION_MAX_DIM) {
+        tnt_inner_attention_avx512(out, qk, v, Int32(patches), Int32(dim), Int32(heads))
+    } else {
+        portableInnerAttention(out, qk: qk, v: v, scratch: scratch, patches: patches, dim: dim, heads: heads)
+    }
+}
+
+/// Inner attention vectorised across the 16 queries: every SIMD lane is one query token, so
+/// the softmax needs no horizontal sums.
+func portableInnerAttention(
     _ out: UnsafeMutablePointer<Float>, qk: UnsafePointer<Float>, v: UnsafePointer<Float>,
     scratch: UnsafeMutablePointer<Float>, patches: Int, dim: Int, heads: Int
 ) {
