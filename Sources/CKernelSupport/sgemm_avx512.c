@@ -9,19 +9,12 @@
 // 0.3.21 (its Cooperlake kernels) computing the same products (docs/PERFORMANCE.md).
 #include "kernel_support.h"
 
-#include <immintrin.h>
+#include "avx512_math.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 
-#define TARGET __attribute__((target("avx512f,fma")))
-#define INLINE static inline __attribute__((always_inline))
-
 enum { MR = 12, NR = 32, KC = 384, NC = 256 };
-
-// The first `count` of a zmm's 16 lanes (none when count ≤ 0, all when count ≥ 16).
-INLINE __mmask16 lane_mask(int count) {
-    return count >= 16 ? 0xFFFF : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
-}
 
 // One tile of `mr` rows (a constant after inlining) and `nr` ≤ 32 columns of a packed panel:
 // masked loads and stores of Y and the bias only when `masked` (also a constant after inlining).

@@ -35,12 +35,26 @@ import Testing
         #expect(worst < 1e-6, "erf16 absolute error \(worst)")
     }
 
-    @Test mutating func geluHandlesTailsAndMatchesFormula() {
+    /// The kernels that have an AVX-512 version are tested in both, wherever the CPU has it.
+    enum Implementation: String, CustomTestStringConvertible, Sendable {
+        case portable, avx512
+        var testDescription: String { rawValue }
+        static let available: [Implementation] = CPUFeatures.current.avx512f ? [.portable, .avx512] : [.portable]
+    }
+
+    func addBiasGELU(_ x: inout [Float], _ bias: [Float], rows: Int, dim: Int, _ implementation: Implementation) {
+        switch implementation {
+        case .portable: portableAddBiasGELU(&x, bias, rows: rows, dim: dim)
+        case .avx512: tnt_add_bias_gelu_avx512(&x, bias, Int32(rows), Int32(dim))
+        }
+    }
+
+    @Test(arguments: Implementation.available)
+    mutating func geluHandlesTailsAndMatchesFormula(_ implementation: Implementation) {
         for count in [1, 15, 16, 17, 100] {
             let x = random(count, scale: 3)
             var y = x
-            let zero = [Float](repeating: 0, count: count)
-            zero.withUnsafeBufferPointer { addBiasGELU(&y, $0.baseAddress!, rows: 1, dim: count) }
+            addBiasGELU(&y, [Float](repeating: 0, count: count), rows: 1, dim: count, implementation)
             for (a, b) in zip(y, x) {
                 let exact = 0.5 * b * (1 + Foundation.erf(b / Float(2).squareRoot()))
                 #expect(abs(a - exact) < 2e-6)
@@ -48,11 +62,25 @@ import Testing
         }
     }
 
-    @Test mutating func biasGELUMatchesFormula() {
+    @Test(arguments: Implementation.available)
+    func geluMatchesFormulaAcrossItsRange(_ implementation: Implementation) {
+        let x = (-8_000...8_000).map { Float($0) * 1e-3 }
+        var y = x
+        addBiasGELU(&y, [Float](repeating: 0, count: x.count), rows: 1, dim: x.count, implementation)
+        var worst = 0.0
+        for (a, b) in zip(y, x) {
+            let exact = 0.5 * Double(b) * (1 + Foundation.erf(Double(b) / 2.0.squareRoot()))
+            worst = max(worst, abs(Double(a) - exact))
+        }
+        #expect(worst < 2e-6, "GELU absolute error \(worst)")
+    }
+
+    @Test(arguments: Implementation.available)
+    mutating func biasGELUMatchesFormula(_ implementation: Implementation) {
         for dim in [24, 96, 100] {
             let x = random(2 * dim, scale: 3), bias = random(dim)
             var y = x
-            bias.withUnsafeBufferPointer { addBiasGELU(&y, $0.baseAddress!, rows: 2, dim: dim) }
+            addBiasGELU(&y, bias, rows: 2, dim: dim, implementation)
             for i in 0..<2 * dim {
                 let v = x[i] + bias[i % dim]
                 #expect(abs(y[i] - 0.5 * v * (1 + Foundation.erf(v / Float(2).squareRoot()))) < 2e-6)
@@ -60,13 +88,17 @@ import Testing
         }
     }
 
-    @Test mutating func softmaxMatchesFormula() {
+    @Test(arguments: Implementation.available)
+    mutating func softmaxMatchesFormula(_ implementation: Implementation) {
         for cols in [5, 16, 197] {
             let rows = 3
             let x = random(rows * cols, scale: 4)
             var y = x
             var factors = [Float](repeating: 0, count: rows)
-            exponentiateRows(&y, rows: rows, cols: cols, reciprocalSums: &factors)
+            switch implementation {
+            case .portable: portableExponentiateRows(&y, rows: rows, cols: cols, reciprocalSums: &factors)
+            case .avx512: tnt_exponentiate_rows_avx512(&y, Int32(rows), Int32(cols), &factors)
+            }
             scaleRows(&y, rows: rows, dim: cols, stride: cols, by: factors)
             for r in 0..<rows {
                 let row = x[r * cols..<(r + 1) * cols].map(Double.init)
@@ -124,21 +156,17 @@ import Testing
     }
 
     /// Widths below, at and past one 16-lane block, up to the AVX-512 version's limit of 64.
-    static let innerAttentionShapes = [(8, 2), (16, 4), (24, 4), (40, 4), (64, 8)]
-
-    @Test(arguments: innerAttentionShapes)
-    mutating func innerAttentionMatchesNaive(dim: Int, heads: Int) {
+    @Test(arguments: [(8, 2), (16, 4), (24, 4), (40, 4), (64, 8)], Implementation.available)
+    mutating func innerAttentionMatchesNaive(shape: (dim: Int, heads: Int), _ implementation: Implementation) {
+        let (dim, heads) = shape
         checkInnerAttention(dim: dim, heads: heads) { out, qk, v, patches in
-            var scratch = [Float](repeating: 0, count: (dim / heads + 17) * 16)
-            portableInnerAttention(out, qk: qk, v: v, scratch: &scratch, patches: patches, dim: dim, heads: heads)
-        }
-    }
-
-    @Test(.enabled(if: CPUFeatures.current.avx512f, "the AVX-512 version runs only on CPUs with AVX-512F"),
-          arguments: innerAttentionShapes)
-    mutating func avx512InnerAttentionMatchesNaive(dim: Int, heads: Int) {
-        checkInnerAttention(dim: dim, heads: heads) { out, qk, v, patches in
-            tnt_inner_attention_avx512(out, qk, v, Int32(patches), Int32(dim), Int32(heads))
+            switch implementation {
+            case .portable:
+                var scratch = [Float](repeating: 0, count: (dim / heads + 17) * 16)
+                portableInnerAttention(out, qk: qk, v: v, scratch: &scratch, patches: patches, dim: dim, heads: heads)
+            case .avx512:
+                tnt_inner_attention_avx512(out, qk, v, Int32(patches), Int32(dim), Int32(heads))
+            }
         }
     }
 
@@ -150,7 +178,7 @@ import Testing
         let qk = random(patches * 16 * 2 * dim, scale: 2), v = random(patches * 16 * dim)
         var out = [Float](repeating: .nan, count: patches * 16 * dim)
         out.withUnsafeMutableBufferPointer { attention($0.baseAddress!, qk, v, patches) }
-        #expect(out.allSatisfy(\.isFinite), "an output left unwritten")
+        #expect(out.allSatisfy { $0.isFinite }, "an output left unwritten")
         let expected = naiveAttention(qk: qk, v: v, groups: patches, tokens: 16, dim: dim, heads: heads)
         #expect(parity(out, expected).maxError < 1e-5)
     }

@@ -34,6 +34,13 @@ enum { TNT_INNER_ATTENTION_MAX_DIM = 64 };
 /// dim ≤ TNT_INNER_ATTENTION_MAX_DIM. Needs AVX-512F, which the caller checks first.
 void tnt_inner_attention_avx512(float *out, const float *qk, const float *v, int patches, int dim, int heads);
 
+/// x (rows, dim) = GELU(x + bias), GELU's exact form 0.5·x·(1 + erf(x/√2)). Needs AVX-512F.
+void tnt_add_bias_gelu_avx512(float *x, const float *bias, int rows, int dim);
+
+/// Softmax without its last division: each row of x (rows, cols) becomes exp(row − max(row))
+/// in place, and reciprocal_sums[r] = 1 / Σ of it. Needs AVX-512F.
+void tnt_exponentiate_rows_avx512(float *x, int rows, int cols, float *reciprocal_sums);
+
 /// The CPU's spin-wait hint (`pause`), for a thread polling a flag another thread will set.
 static inline void tnt_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

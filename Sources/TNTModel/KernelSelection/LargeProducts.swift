@@ -5,11 +5,18 @@ import COpenBLAS
 /// are both at least 128 (the outer transformer's, pixel → patch and the classifier head) and
 /// the outer attention's two, about nine tenths of the pass's arithmetic. The small inner
 /// products always go to OpenBLAS, whose small-matrix kernels run them near the CPU's peak.
+///
+/// The same choice turns on TNTServe's other AVX-512 kernels, the inner attention, GELU and
+/// the outer softmax (CKernelSupport's `*_avx512.c`): one switch, one CPU requirement, and the
+/// portable Swift versions wherever the tiles do not run.
 public enum LargeProducts: String, Sendable {
     /// `tnt_sgemm_avx512` (CKernelSupport): 12 × 32 register tiles over packed weights.
     case avx512Tiles = "tnt-avx512"
     /// `cblas_sgemm` on the selected OpenBLAS family.
     case openBLAS = "openblas"
+
+    /// Whether TNTServe's AVX-512 kernels run: the tiles and the elementwise ones with them.
+    var runsAVX512: Bool { self == .avx512Tiles }
 
     /// The environment variable that makes OpenBLAS compute the large products too.
     public static let environmentKey = "TNT_LARGE_PRODUCTS"
@@ -26,7 +33,7 @@ public enum LargeProducts: String, Sendable {
         m: Int, n: Int, k: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, _ c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        if current == .avx512Tiles {
+        if current.runsAVX512 {
             tnt_sgemm_avx512(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), transposeB, c, Int32(ldc), nil, false)
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),

@@ -32,8 +32,8 @@ func outerAttention(
     }
 }
 
-/// Inner attention among the 16 pixel tokens of each patch. With the large products on the
-/// AVX-512 tiles it runs on its AVX-512 version (`tnt_inner_attention_avx512`), else portably.
+/// Inner attention among the 16 pixel tokens of each patch: on its AVX-512 version
+/// (`tnt_inner_attention_avx512`) where TNTServe's AVX-512 kernels run, else portably.
 /// - out: (patches·16, dim)
 /// - qk:  (patches·16, 2·dim)
 /// - v:   (patches·16, dim)
@@ -41,7 +41,7 @@ func innerAttention(
     _ out: UnsafeMutablePointer<Float>, qk: UnsafePointer<Float>, v: UnsafePointer<Float>,
     scratch: UnsafeMutablePointer<Float>, patches: Int, dim: Int, heads: Int
 ) {
-    if LargeProducts.current == .avx512Tiles && dim <= Int(TNT_INNER_ATTENTION_MAX_DIM) {
+    if LargeProducts.current.runsAVX512 && dim <= Int(TNT_INNER_ATTENTION_MAX_DIM) {
         tnt_inner_attention_avx512(out, qk, v, Int32(patches), Int32(dim), Int32(heads))
     } else {
         portableInnerAttention(out, qk: qk, v: v, scratch: scratch, patches: patches, dim: dim, heads: heads)

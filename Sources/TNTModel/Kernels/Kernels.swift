@@ -1,3 +1,4 @@
+import CKernelSupport
 import COpenBLAS
 
 // One function per operation, llama2.c style: pointers in, pointers out, shapes in comments.
@@ -9,7 +10,7 @@ func linear(
     _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Param, _ bias: Param?,
     rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false
 ) {
-    if LargeProducts.current == .avx512Tiles && LargeProducts.covers(inDim: inDim, outDim: outDim) {
+    if LargeProducts.current.runsAVX512 && LargeProducts.covers(inDim: inDim, outDim: outDim) {
         LargeProducts.avx512(out, inp, weight, bias, rows: rows, inDim: inDim, outDim: outDim, accumulate: accumulate)
         return
     }
@@ -96,6 +97,14 @@ func gelu16(_ v: F16) -> F16 {
 
 /// x (rows, dim) = GELU(x + bias): an MLP's first Linear finished in one pass over memory.
 func addBiasGELU(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim: Int) {
+    if LargeProducts.current.runsAVX512 {
+        tnt_add_bias_gelu_avx512(x, bias, Int32(rows), Int32(dim))
+    } else {
+        portableAddBiasGELU(x, bias, rows: rows, dim: dim)
+    }
+}
+
+func portableAddBiasGELU(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim: Int) {
     for r in 0..<rows {
         let row = x + r * dim
         var i = 0
@@ -115,6 +124,14 @@ func addBiasGELU(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim
 /// The attention applies the factor to its output rows (head_dim wide) instead of the scores
 /// (tokens wide): a third of the multiplications and one pass less over the scores.
 func exponentiateRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, reciprocalSums: UnsafeMutablePointer<Float>) {
+    if LargeProducts.current.runsAVX512 {
+        tnt_exponentiate_rows_avx512(x, Int32(rows), Int32(cols), reciprocalSums)
+    } else {
+        portableExponentiateRows(x, rows: rows, cols: cols, reciprocalSums: reciprocalSums)
+    }
+}
+
+func portableExponentiateRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, reciprocalSums: UnsafeMutablePointer<Float>) {
     let vectorEnd = cols & ~15, tail = cols - vectorEnd
     for r in 0..<rows {
         let row = x + r * cols
