@@ -17,9 +17,11 @@
 enum { MR = 12, NR = 32, KC = 384, NC = 256 };
 
 // One tile of `mr` rows (a constant after inlining) and `nr` ≤ 32 columns of a packed panel:
-// masked loads and stores of Y and the bias only when `masked` (also a constant after inlining).
+// masked loads and stores of Y and the bias only when `masked`, and the panel's second 16
+// columns only when `wide` (both also constants after inlining). A last panel of at most 16
+// columns, like the 5 of the attention scores' 197, then costs half a tile, not a whole one.
 TARGET INLINE void tile(
-    const int mr, const int masked, int nr, int kc, const float *x, long ldx, const float *w,
+    const int mr, const int masked, const int wide, int nr, int kc, const float *x, long ldx, const float *w,
     float *y, long ldy, const float *bias, int load_y
 ) {
     const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
@@ -27,18 +29,18 @@ TARGET INLINE void tile(
     __m512 c0[MR], c1[MR];
     for (int r = 0; r < mr; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_load_ps(w + p * NR), b1 = _mm512_load_ps(w + p * NR + 16);
+        const __m512 b0 = _mm512_load_ps(w + p * NR), b1 = wide ? _mm512_load_ps(w + p * NR + 16) : b0;
         for (int r = 0; r < mr; r++) {
             const __m512 a = _mm512_set1_ps(x[r * ldx + p]);
             c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+            if (wide) c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
         }
     }
     if (bias) {
-        const __m512 b0 = LOAD(m0, bias), b1 = LOAD(m1, bias + 16);
+        const __m512 b0 = LOAD(m0, bias), b1 = wide ? LOAD(m1, bias + 16) : b0;
         for (int r = 0; r < mr; r++) {
             c0[r] = _mm512_add_ps(c0[r], b0);
-            c1[r] = _mm512_add_ps(c1[r], b1);
+            if (wide) c1[r] = _mm512_add_ps(c1[r], b1);
         }
     }
     // Y joins after the block's sum, as in Paddle's x + (x·W + b): products summed onto a
@@ -46,14 +48,14 @@ TARGET INLINE void tile(
     if (load_y) {
         for (int r = 0; r < mr; r++) {
             c0[r] = _mm512_add_ps(c0[r], LOAD(m0, y + r * ldy));
-            c1[r] = _mm512_add_ps(c1[r], LOAD(m1, y + r * ldy + 16));
+            if (wide) c1[r] = _mm512_add_ps(c1[r], LOAD(m1, y + r * ldy + 16));
         }
     }
 #undef LOAD
     for (int r = 0; r < mr; r++) {
         if (masked) {
             _mm512_mask_storeu_ps(y + r * ldy, m0, c0[r]);
-            _mm512_mask_storeu_ps(y + r * ldy + 16, m1, c1[r]);
+            if (wide) _mm512_mask_storeu_ps(y + r * ldy + 16, m1, c1[r]);
         } else {
             _mm512_storeu_ps(y + r * ldy, c0[r]);
             _mm512_storeu_ps(y + r * ldy + 16, c1[r]);
@@ -61,10 +63,10 @@ TARGET INLINE void tile(
     }
 }
 
-#define TILE_CASE(R) case R: tile(R, masked, nr, kc, x, ldx, w, y, ldy, bias, load_y); break;
+#define TILE_CASE(R) case R: tile(R, masked, wide, nr, kc, x, ldx, w, y, ldy, bias, load_y); break;
 
 TARGET INLINE void tile_rows(
-    const int masked, int mr, int nr, int kc, const float *x, long ldx, const float *w,
+    const int masked, const int wide, int mr, int nr, int kc, const float *x, long ldx, const float *w,
     float *y, long ldy, const float *bias, int load_y
 ) {
     switch (mr) {
@@ -138,8 +140,9 @@ TARGET void tnt_sgemm_avx512(
                     const int nr = nc - jr < NR ? nc - jr : NR, col = jc + jr;
                     const float *panel = packed + (long)jr * kc, *b = last && bias ? bias + col : 0;
                     float *ys = y + (long)ir * ldy + col;
-                    if (nr == NR) tile_rows(0, mr, nr, kc, xs, ldx, panel, ys, ldy, b, load_y);
-                    else tile_rows(1, mr, nr, kc, xs, ldx, panel, ys, ldy, b, load_y);
+                    if (nr == NR) tile_rows(0, 1, mr, nr, kc, xs, ldx, panel, ys, ldy, b, load_y);
+                    else if (nr > 16) tile_rows(1, 1, mr, nr, kc, xs, ldx, panel, ys, ldy, b, load_y);
+                    else tile_rows(1, 0, mr, nr, kc, xs, ldx, panel, ys, ldy, b, load_y);
                 }
             }
         }
