@@ -8,40 +8,6 @@
 #include "kernel_support.h"
 #include "avx512_math.h"
 
-// r[i] holds row i of a 16 × 16 block; afterwards r[i] holds column i. Pairs of rows
-// interleave by elements, then by pairs of elements, then by 128-bit quarters, twice.
-TARGET INLINE void transpose16x16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-    }
-}
-
-// The tokens × dim rows at `rows` (row stride `stride`), columns c0..<c0+16 (fewer at the
-// right edge), as lanes: t[d] holds column c0 + d of every token.
-TARGET INLINE void load_columns(__m512 t[16], const float *rows, int stride, int c0, int dim) {
-    const __mmask16 mask = dim - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (dim - c0)) - 1);
-    for (int i = 0; i < 16; i++) t[i] = _mm512_maskz_loadu_ps(mask, rows + (long)i * stride + c0);
-    transpose16x16(t);
-}
-
 TARGET void tnt_inner_attention_avx512(float *out, const float *qk, const float *v, int patches, int dim, int heads) {
     const int head_dim = dim / heads;
     const __m512 scale = _mm512_set1_ps(1.0f / __builtin_sqrtf((float)head_dim));

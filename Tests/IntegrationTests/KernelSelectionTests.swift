@@ -153,7 +153,7 @@ func runTool(_ arguments: [String], environment: [String: String?] = [:]) throws
 /// An empty file removed when the value goes away.
 final class TemporaryFile {
     let url = URL(fileURLWithPath: NSTemporaryDirectory() + "tnt-" + UUID().uuidString)
-    init() { FileManager.default.createFile(atPath: url.path, contents: nil) }
+    init() { precondition(FileManager.default.createFile(atPath: url.path, contents: nil), "cannot create \(url.path)") }
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 

@@ -41,6 +41,11 @@ void tnt_add_bias_gelu_avx512(float *x, const float *bias, int rows, int dim);
 /// in place, and reciprocal_sums[r] = 1 / Σ of it. Needs AVX-512F.
 void tnt_exponentiate_rows_avx512(float *x, int rows, int cols, float *reciprocal_sums);
 
+/// out (rows, dim) = LayerNorm(in) with epsilon 1e-5 and biased variance, as Paddle; with
+/// `accumulate`, out += the same. `out` may be `in` when not accumulating. Needs AVX-512F.
+void tnt_layer_norm_avx512(float *out, const float *in, const float *weight, const float *bias, int rows, int dim,
+                           bool accumulate);
+
 /// The CPU's spin-wait hint (`pause`), for a thread polling a flag another thread will set.
 static inline void tnt_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

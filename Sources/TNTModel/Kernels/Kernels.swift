@@ -41,8 +41,19 @@ func addBias(_ x: UnsafeMutablePointer<Float>, _ bias: Param, rows: Int, dim: In
 
 /// out (rows, dim) = LayerNorm(inp) with epsilon 1e-5 and biased variance, as Paddle.
 /// With `accumulate`, out += LayerNorm(inp). `out` may be `inp` when not accumulating.
-/// 16 lanes at a time, then 8 (the inner rows are 24 or 40 wide), then one by one.
 func layerNorm(
+    _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ norm: NormWeights,
+    rows: Int, dim: Int, accumulate: Bool = false
+) {
+    if LargeProducts.current.runsAVX512 {
+        tnt_layer_norm_avx512(out, inp, norm.weight, norm.bias, Int32(rows), Int32(dim), accumulate)
+    } else {
+        portableLayerNorm(out, inp, norm, rows: rows, dim: dim, accumulate: accumulate)
+    }
+}
+
+/// 16 lanes at a time, then 8 (the inner rows are 24 or 40 wide), then one by one.
+func portableLayerNorm(
     _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ norm: NormWeights,
     rows: Int, dim: Int, accumulate: Bool = false
 ) {
