@@ -99,20 +99,25 @@ TARGET static void pack(float *packed, const float *w, long ldw, int transposed,
     for (int jr = 0; jr < nc; jr += NR) {
         const int nr = nc - jr < NR ? nc - jr : NR;
         float *panel = packed + (long)jr * kc;
-        const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
         if (transposed) {
-            // Column j of the panel is row jc + jr + j of the stored W: gather 16 rows at a time.
-            const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                    _mm512_set1_epi32((int)ldw));
-            const float *first = w + (long)(jc + jr) * ldw + pc, *second = first + 16 * ldw;
-            for (int p = 0; p < kc; p++) {
-                const __m512 low = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, rows, first + p, 4);
-                const __m512 high = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, rows, second + p, 4);
-                _mm512_store_ps(panel + p * NR, _mm512_mul_ps(scale, low));
-                _mm512_store_ps(panel + p * NR + 16, _mm512_mul_ps(scale, high));
+            // Column j of the panel is row jc + jr + j of the stored W: 16 of those rows × 16
+            // of their elements at a time, transposed in registers (gathers measured a fifth
+            // of q·kᵀ's time on a Zen 4, these a small part of that).
+            for (int half = 0; half < 2; half++) {
+                const int rows = nr - 16 * half;
+                const float *first = w + (long)(jc + jr + 16 * half) * ldw + pc;
+                for (int p0 = 0; p0 < kc; p0 += 16) {
+                    const int depth = kc - p0 < 16 ? kc - p0 : 16;
+                    const __mmask16 m = lane_mask(depth);
+                    __m512 t[16];
+                    for (int i = 0; i < 16; i++) t[i] = i < rows ? _mm512_maskz_loadu_ps(m, first + (long)i * ldw + p0) : _mm512_setzero_ps();
+                    transpose16x16(t);
+                    for (int d = 0; d < depth; d++) _mm512_store_ps(panel + (p0 + d) * NR + 16 * half, _mm512_mul_ps(scale, t[d]));
+                }
             }
             continue;
         }
+        const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
         for (int p = 0; p < kc; p++) {
             const float *row = w + (long)(pc + p) * ldw + jc + jr;
             _mm512_store_ps(panel + p * NR, _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(m0, row)));
