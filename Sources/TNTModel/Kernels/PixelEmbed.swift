@@ -33,8 +33,13 @@ func pixelEmbed(
                             continue
                         }
                         let src = plane + (py * patch + ly) * c.imgSize + px * patch
+                        let left = ox * stride - pad
+                        if left >= 0 && left + kernel <= patch {
+                            dst.update(from: src + left, count: kernel)
+                            continue
+                        }
                         for kx in 0..<kernel {
-                            let lx = ox * stride - pad + kx
+                            let lx = left + kx
                             dst[kx] = lx >= 0 && lx < patch ? src[lx] : 0
                         }
                     }
