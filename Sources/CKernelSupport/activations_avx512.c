@@ -1,7 +1,10 @@
-// The forward pass's elementwise steps on AVX-512: GELU after an MLP's first product, and the
-// outer attention's softmax. Rows of any width, the last zmm of a row masked.
+// The forward pass's row-by-row steps on AVX-512: GELU after an MLP's first product, the
+// outer attention's softmax and LayerNorm. Rows of any width, the last zmm of a row masked.
 #include "kernel_support.h"
 #include "avx512_math.h"
+
+// LayerNorm's rows up to this wide go 16 at a time, one row per lane.
+enum { NARROW_ROW_MAX = 64 };
 
 TARGET void tnt_add_bias_gelu_avx512(float *x, const float *bias, int rows, int dim) {
     const __m512 half = _mm512_set1_ps(0.5f), inverse_sqrt2 = _mm512_set1_ps(0.70710678118654752f);
@@ -41,7 +44,7 @@ TARGET void tnt_exponentiate_rows_avx512(float *x, int rows, int cols, float *re
 TARGET static void layer_norm_16_rows(
     float *out, const float *in, const float *weight, const float *bias, int dim, bool accumulate
 ) {
-    __m512 v[TNT_INNER_ATTENTION_MAX_DIM + 16], t[16];
+    __m512 v[NARROW_ROW_MAX + 16], t[16];
     for (int c0 = 0; c0 < dim; c0 += 16) {
         load_columns(t, in, dim, c0, dim);
         for (int d = 0; d < 16; d++) v[c0 + d] = t[d];
@@ -76,7 +79,7 @@ TARGET void tnt_layer_norm_avx512(
     float *out, const float *in, const float *weight, const float *bias, int rows, int dim, bool accumulate
 ) {
     long r = 0;
-    if (dim <= TNT_INNER_ATTENTION_MAX_DIM) {
+    if (dim <= NARROW_ROW_MAX) {
         for (; r + 16 <= rows; r += 16) layer_norm_16_rows(out + r * dim, in + r * dim, weight, bias, dim, accumulate);
     }
     for (; r < rows; r++) {

@@ -6,9 +6,9 @@ import COpenBLAS
 /// the outer attention's two, about nine tenths of the pass's arithmetic. The small inner
 /// products always go to OpenBLAS, whose small-matrix kernels run them near the CPU's peak.
 ///
-/// The same choice turns on TNTServe's other AVX-512 kernels, the inner attention, GELU and
-/// the outer softmax (CKernelSupport's `*_avx512.c`): one switch, one CPU requirement, and the
-/// portable Swift versions wherever the tiles do not run.
+/// The same choice turns on TNTServe's other AVX-512 kernels, the inner attention, GELU, the
+/// outer softmax and LayerNorm (CKernelSupport's `*_avx512.c`): one switch, one CPU
+/// requirement, and the portable Swift versions wherever the tiles do not run.
 public enum LargeProducts: String, Sendable {
     /// `tnt_sgemm_avx512` (CKernelSupport): 12 × 32 register tiles over packed weights.
     case avx512Tiles = "tnt-avx512"
