@@ -63,16 +63,7 @@ TARGET static void layer_norm_16_rows(
     for (int d = 0; d < dim; d++) {
         v[d] = _mm512_fmadd_ps(_mm512_mul_ps(v[d], inverse_std), _mm512_set1_ps(weight[d]), _mm512_set1_ps(bias[d]));
     }
-    for (int c0 = 0; c0 < dim; c0 += 16) {
-        const int width = dim - c0 < 16 ? dim - c0 : 16;
-        for (int d = 0; d < 16; d++) t[d] = d < width ? v[c0 + d] : _mm512_setzero_ps();
-        transpose16x16(t);
-        const __mmask16 mask = lane_mask(width);
-        for (int i = 0; i < 16; i++) {
-            float *y = out + (long)i * dim + c0;
-            _mm512_mask_storeu_ps(y, mask, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), t[i]) : t[i]);
-        }
-    }
+    store_columns(v, out, dim, dim, accumulate);
 }
 
 TARGET void tnt_layer_norm_avx512(

@@ -11,9 +11,9 @@
 TARGET void tnt_inner_attention_avx512(float *out, const float *qk, const float *v, int patches, int dim, int heads) {
     const int head_dim = dim / heads;
     const __m512 scale = _mm512_set1_ps(1.0f / __builtin_sqrtf((float)head_dim));
-    // q[d]: feature d of every query, scaled; o[d]: output feature d of every query. Room for
-    // the last 16-column block's padding past `dim`.
-    __m512 q[TNT_INNER_ATTENTION_MAX_DIM + 16], o[TNT_INNER_ATTENTION_MAX_DIM + 16], e[16], t[16];
+    // q[d]: feature d of every query, scaled (room for the last 16-column block's padding past
+    // `dim`); o[d]: output feature d of every query.
+    __m512 q[TNT_INNER_ATTENTION_MAX_DIM + 16], o[TNT_INNER_ATTENTION_MAX_DIM], e[16], t[16];
     for (int patch = 0; patch < patches; patch++) {
         const float *qk_patch = qk + (long)patch * 16 * 2 * dim, *v_patch = v + (long)patch * 16 * dim;
         float *out_patch = out + (long)patch * 16 * dim;
@@ -44,12 +44,6 @@ TARGET void tnt_inner_attention_avx512(float *out, const float *qk, const float 
                 o[h * head_dim + d] = _mm512_mul_ps(acc, inverse);
             }
         }
-        for (int c0 = 0; c0 < dim; c0 += 16) {
-            const int width = dim - c0 < 16 ? dim - c0 : 16;
-            for (int d = 0; d < 16; d++) t[d] = d < width ? o[c0 + d] : _mm512_setzero_ps();
-            transpose16x16(t);
-            const __mmask16 mask = width == 16 ? 0xFFFF : (__mmask16)((1u << width) - 1);
-            for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(out_patch + (long)i * dim + c0, mask, t[i]);
-        }
+        store_columns(o, out_patch, dim, dim, false);
     }
 }

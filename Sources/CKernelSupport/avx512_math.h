@@ -82,12 +82,27 @@ TARGET INLINE void transpose16x16(__m512 r[16]) {
     }
 }
 
-// The tokens × dim rows at `rows` (row stride `stride`), columns c0..<c0+16 (fewer at the
-// right edge), as lanes: t[d] holds column c0 + d of every token.
+// The 16 rows × dim at `rows` (row stride `stride`), columns c0..<c0+16 (fewer at the right
+// edge), as lanes: t[d] holds column c0 + d of every row.
 TARGET INLINE void load_columns(__m512 t[16], const float *rows, int stride, int c0, int dim) {
-    const __mmask16 mask = dim - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (dim - c0)) - 1);
+    const __mmask16 mask = lane_mask(dim - c0);
     for (int i = 0; i < 16; i++) t[i] = _mm512_maskz_loadu_ps(mask, rows + (long)i * stride + c0);
     transpose16x16(t);
+}
+
+// load_columns's inverse for all of a row's columns: column d of 16 rows of `dim` (row stride
+// `stride`) from columns[d], written, or with `accumulate` added, back into the rows.
+TARGET INLINE void store_columns(const __m512 *columns, float *rows, int stride, int dim, bool accumulate) {
+    __m512 t[16];
+    for (int c0 = 0; c0 < dim; c0 += 16) {
+        const __mmask16 mask = lane_mask(dim - c0);
+        for (int d = 0; d < 16; d++) t[d] = c0 + d < dim ? columns[c0 + d] : _mm512_setzero_ps();
+        transpose16x16(t);
+        for (int i = 0; i < 16; i++) {
+            float *y = rows + (long)i * stride + c0;
+            _mm512_mask_storeu_ps(y, mask, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), t[i]) : t[i]);
+        }
+    }
 }
 
 #endif
