@@ -6,30 +6,16 @@
 #define _GNU_SOURCE
 #include "kernel_support.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
-static size_t missing_x86_64_v3(char *names, size_t capacity) {
-    tnt_cpu_features f = tnt_cpu_read_features();
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    bool movbe = false, f16c = false, bmi1 = false, bmi2 = false, lzcnt = false;
-    if (__get_cpuid(1, &a, &b, &c, &d)) {
-        movbe = c & (1u << 22);
-        f16c = f.avx && (c & (1u << 29));
-    }
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
-        bmi1 = b & (1u << 3);
-        bmi2 = b & (1u << 8);
-    }
-    if (__get_cpuid(0x80000001, &a, &b, &c, &d)) lzcnt = c & (1u << 5);
-
+// The names of the x86-64-v3 features `f` lacks, space-separated into `names`; how many.
+static size_t missing_x86_64_v3(tnt_cpu_features f, char *names, size_t capacity) {
     const struct { const char *name; bool present; } needed[] = {
-        {"avx", f.avx}, {"avx2", f.avx2}, {"fma", f.fma}, {"f16c", f16c},
-        {"bmi1", bmi1}, {"bmi2", bmi2}, {"lzcnt", lzcnt}, {"movbe", movbe},
+        {"avx", f.avx}, {"avx2", f.avx2}, {"fma", f.fma}, {"f16c", f.f16c},
+        {"bmi1", f.bmi1}, {"bmi2", f.bmi2}, {"lzcnt", f.lzcnt}, {"movbe", f.movbe},
     };
     size_t missing = 0, used = 0;
     if (capacity > 0) names[0] = '\0';
@@ -45,9 +31,9 @@ static size_t missing_x86_64_v3(char *names, size_t capacity) {
 }
 
 __attribute__((constructor)) static void tnt_require_x86_64_v3(void) {
-    char names[64];
-    if (missing_x86_64_v3(names, sizeof names) == 0) return;
     tnt_cpu_features f = tnt_cpu_read_features();
+    char names[64];
+    if (missing_x86_64_v3(f, names, sizeof names) == 0) return;
     fprintf(stderr,
             "%s: TNTServe is built for x86-64-v3 CPUs (AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE: Intel "
             "Haswell, AMD Zen and later); this one (%s family %u model %u) lacks: %s. AVX counts only "

@@ -35,10 +35,14 @@ tnt_cpu_features tnt_cpu_read_features(void) {
     bool os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
     f.avx = os_avx && (c & bit_AVX);
     f.fma = os_avx && (c & bit_FMA);
+    f.f16c = os_avx && (c & bit_F16C);
+    f.movbe = c & bit_MOVBE;
 
     if (max_leaf >= 7) {
         __get_cpuid_count(7, 0, &a, &b, &c, &d);
         f.avx2 = os_avx && (b & bit_AVX2);
+        f.bmi1 = b & bit_BMI;
+        f.bmi2 = b & bit_BMI2;
         f.avx512f = os_avx512 && (b & bit_AVX512F);
         f.avx512bw = os_avx512 && (b & bit_AVX512BW);
         f.avx512dq = os_avx512 && (b & bit_AVX512DQ);
@@ -47,6 +51,7 @@ tnt_cpu_features tnt_cpu_read_features(void) {
         __get_cpuid_count(7, 1, &a, &b, &c, &d);
         f.avx512_bf16 = os_avx512 && (a & (1u << 5));
     }
+    if (__get_cpuid(0x80000001, &a, &b, &c, &d)) f.lzcnt = c & bit_LZCNT;
     return f;
 }
 

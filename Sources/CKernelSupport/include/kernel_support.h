@@ -9,6 +9,7 @@ typedef struct {
     char vendor[13];
     unsigned family, model;
     bool sse3, ssse3, sse4_2, avx, fma, avx2;
+    bool f16c, bmi1, bmi2, lzcnt, movbe;
     bool avx512f, avx512bw, avx512dq, avx512vl, avx512cd, avx512_bf16;
 } tnt_cpu_features;
 
