@@ -1,5 +1,6 @@
 import CKernelSupport
 import Foundation
+import Synchronization
 
 /// Which OpenBLAS kernel family runs, how it was picked and what the self-check found.
 public struct KernelSelection: Sendable {
@@ -81,10 +82,17 @@ public enum KernelSelectionError: Error, CustomStringConvertible {
 /// runs (OpenBLAS's own `gotoblas_dynamic_init`, exported by DYNAMIC_ARCH builds). No
 /// re-exec and no environment needed before `main`, so it works the same from a shell, a
 /// container entrypoint and a test process.
+///
+/// Switching swaps OpenBLAS's kernel table, and a product running meanwhile on another thread
+/// reads a null table and crashes. So every product the forward pass makes first passes
+/// `ensureSelected()` (an atomic load once settled), and the family only ever switches during
+/// the first selection, under the lock, before any product has run.
 public enum BLASKernels {
     private static let lock = NSLock()
     /// The one selection of this process, or why it failed (never retried: retrying switches).
     nonisolated(unsafe) private static var outcome: Result<KernelSelection, any Error>?
+    /// Set once `outcome` is, so that the products' gate costs a load, not a lock.
+    private static let settled = Atomic<Bool>(false)
 
     /// The process's kernels, checked on `configs`' products.
     ///
@@ -103,6 +111,7 @@ public enum BLASKernels {
             guard let outcome else {
                 let first = Result { try select(configs: configs, environment: environment) }
                 outcome = first
+                settled.store(true, ordering: .releasing)
                 return try first.get()
             }
             let selected = try outcome.get()
@@ -118,11 +127,13 @@ public enum BLASKernels {
     }
 
     /// Selects the kernels, checked on the preset architectures, unless this process has
-    /// already tried. Called before any product this program computes.
-    public static func ensureSelected() {
+    /// already tried. Called before every product this program computes.
+    @inline(__always) public static func ensureSelected() {
+        if settled.load(ordering: .acquiring) { return }
         lock.withLock {
             if outcome == nil {
                 outcome = Result { try select(configs: [.tntSmall, .tntBase], environment: ProcessInfo.processInfo.environment) }
+                settled.store(true, ordering: .releasing)
             }
         }
     }

@@ -33,6 +33,7 @@ public enum LargeProducts: String, Sendable {
         m: Int, n: Int, k: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, _ c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        BLASKernels.ensureSelected()
         if current.runsAVX512 {
             tnt_sgemm_avx512(Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), transposeB, c, Int32(ldc), nil, false)
         } else {

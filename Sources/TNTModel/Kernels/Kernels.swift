@@ -10,6 +10,7 @@ func linear(
     _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Param, _ bias: Param?,
     rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false
 ) {
+    BLASKernels.ensureSelected()
     if LargeProducts.current.runsAVX512 && LargeProducts.covers(inDim: inDim, outDim: outDim) {
         LargeProducts.avx512(out, inp, weight, bias, rows: rows, inDim: inDim, outDim: outDim, accumulate: accumulate)
         return

@@ -12,6 +12,7 @@ func pixelEmbed(
     _ out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
     weights w: TNTWeights, patches: Range<Int>
 ) {
+    BLASKernels.ensureSelected()
     let c = w.config
     let side = c.imgSize / c.patchSize, patch = c.patchSize, stride = c.firstStride
     let outSide = c.pixelsPerSide, kernel = 7, pad = 3
