@@ -42,21 +42,31 @@ struct ReadyCommand: AsyncParsableCommand {
             configuration.certificateVerification = .none
             return try NIOSSLContext(configuration: configuration)
         }() : nil
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil)) }
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector())
+        let answer = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: String.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil)) }
+                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(answer: answer))
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
-        let collector = try await channel.pipeline.handler(type: ResponseCollector.self).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            answer.fail(error)
+            throw error
+        }
         let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
-        try await channel.writeAndFlush(ByteBuffer(string: request))
+        do {
+            try await channel.writeAndFlush(ByteBuffer(string: request))
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
         channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-        try? await channel.closeFuture.get()
-        let text = try await channel.eventLoop.submit { collector.text }.get()
+        let text = try await answer.futureResult.get()
         let line = text.split(whereSeparator: \.isNewline).first ?? ""
         guard let code = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
             throw ValidationError("no HTTP answer from \(host):\(port)")
@@ -65,10 +75,13 @@ struct ReadyCommand: AsyncParsableCommand {
     }
 }
 
-/// Gathers what the server sends until it closes.
+/// Gathers what the server sends and hands it over when the connection closes.
 private final class ResponseCollector: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    var text = ""
+    private let answer: EventLoopPromise<String>
+    private var text = ""
+
+    init(answer: EventLoopPromise<String>) { self.answer = answer }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
@@ -76,4 +89,6 @@ private final class ResponseCollector: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+
+    func handlerRemoved(context: ChannelHandlerContext) { answer.succeed(text) }
 }
